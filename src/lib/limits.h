@@ -1,0 +1,59 @@
+/* limits.h - every limit ferry enforces, in one place, each with its reason. */
+#ifndef FERRY_LIMITS_H
+#define FERRY_LIMITS_H
+
+/* Longest control line accepted (bytes, without CRLF). RFC 959 sets no limit;
+ * 4096 holds any real path while bounding per-session memory. Longer lines
+ * get 500 and are drained up to the next LF, never split into two commands. */
+#define FERRY_LINE_MAX 4096
+
+/* Longest virtual path after normalisation; matches Linux PATH_MAX. */
+#define FERRY_PATH_MAX 4096
+
+/* Raw control bytes read per recv(); bounded so a flood cannot grow memory. */
+#define FERRY_CTRL_READ 2048
+
+/* Commands handled per session per wakeup, so one pipelining client cannot
+ * starve the others sharing the worker. */
+#define FERRY_CMDS_PER_WAKEUP 16
+
+/* Bytes moved per sendfile()/splice() call and per wakeup for one transfer:
+ * large enough for full-speed loopback, small enough to stay fair. */
+#define FERRY_XFER_CHUNK (512 * 1024)
+
+/* Userspace buffer for transfers that must touch the bytes (TYPE A, fallbacks). */
+#define FERRY_XFER_BUF (64 * 1024)
+
+/* Directory entries formatted per wakeup while a listing streams. */
+#define FERRY_LIST_BATCH 128
+
+/* Entries STAT <path> sends over the control connection before it stops. */
+#define FERRY_STAT_MAX_ENTRIES 2000
+
+/* Largest reply the client accepts before it calls the server broken
+ * (a multi-line FEAT or STAT is a few KiB; a hostile server sends megabytes). */
+#define FERRY_REPLY_MAX (256 * 1024)
+
+/* Pending outgoing control bytes before a session that does not read its
+ * replies is dropped. */
+#define FERRY_CTRL_OUT_MAX (256 * 1024)
+
+/* Accepts per wakeup of the listening socket. */
+#define FERRY_ACCEPTS_PER_WAKEUP 64
+
+/* Failed PASS attempts per session before the connection is closed, and the
+ * delay before each 530 so guessing is slow. */
+#define FERRY_LOGIN_ATTEMPTS 3
+#define FERRY_LOGIN_FAIL_DELAY_MS 1000
+
+/* Lines in a --users file. */
+#define FERRY_USERS_MAX 10000
+
+/* Defaults for the tunables a user can override on the command line. */
+#define FERRY_DEFAULT_PORT 2121
+#define FERRY_DEFAULT_IDLE_TIMEOUT 300
+#define FERRY_DEFAULT_DATA_TIMEOUT 60
+#define FERRY_DEFAULT_MAX_SESSIONS 4096
+#define FERRY_DEFAULT_MAX_PER_IP 256
+
+#endif

@@ -1,0 +1,38 @@
+/* net.h - sockets: listening, connecting with a timeout, address helpers.
+ *
+ * Addresses are struct sockaddr_storage; IPv4-mapped IPv6 addresses are
+ * unmapped by net_addr_unmap so that comparisons and PASV see plain IPv4.
+ * Functions return an fd or a negative errno; where a caller needs text,
+ * it passes err/errlen and gets a one-line cause. */
+#ifndef FERRY_NET_H
+#define FERRY_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Listening socket on host:port (host NULL = dual-stack any), non-blocking
+ * and close-on-exec, SO_REUSEADDR set. */
+int net_listen(const char *host, int port, int backlog, char *err, size_t errlen);
+/* Listening socket on addr (port ignored) with a port from [lo, hi], or an
+ * ephemeral port when lo == 0. Non-blocking. */
+int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi);
+/* Resolves host and connects with a timeout; returns a blocking fd. */
+int net_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen);
+/* Starts a non-blocking connect to addr (optionally from local address
+ * 'from', port 0); returns the fd, connection possibly still in progress. */
+int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from);
+
+void net_addr_unmap(struct sockaddr_storage *sa);
+bool net_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+int net_port(const struct sockaddr_storage *sa);
+void net_set_port(struct sockaddr_storage *sa, int port);
+socklen_t net_addr_len(const struct sockaddr_storage *sa);
+/* Numeric host text, without brackets. */
+const char *net_host_str(const struct sockaddr_storage *sa, char *out, size_t outlen);
+/* Parses a numeric IPv4/IPv6 address. 0 or -EINVAL. */
+int net_addr_parse(const char *text, struct sockaddr_storage *out);
+int net_local_addr(int fd, struct sockaddr_storage *out);
+int net_peer_addr(int fd, struct sockaddr_storage *out);
+
+#endif

@@ -1,0 +1,98 @@
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+ssize_t io_read_some(int fd, void *p, size_t n)
+{
+	for (;;) {
+		ssize_t r = read(fd, p, n);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -(errno == EWOULDBLOCK ? EAGAIN : errno);
+	}
+}
+
+ssize_t io_write_some(int fd, const void *p, size_t n)
+{
+	for (;;) {
+		ssize_t r = write(fd, p, n);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -(errno == EWOULDBLOCK ? EAGAIN : errno);
+	}
+}
+
+int io_write_full(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = io_write_some(fd, c + done, n - done);
+		if (r < 0)
+			return (int)r;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+ssize_t io_read_full(int fd, void *p, size_t n)
+{
+	char *c = p;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = io_read_some(fd, c + done, n - done);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+int io_wait(int fd, short events, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = events};
+	long long deadline = clock_ms() + timeout_ms;
+	for (;;) {
+		int r = poll(&pfd, 1, timeout_ms);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return -errno;
+		if (timeout_ms >= 0) {
+			long long left = deadline - clock_ms();
+			timeout_ms = left > 0 ? (int)left : 0;
+		}
+	}
+}
+
+int fd_set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+void fd_close(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+long long clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

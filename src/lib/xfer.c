@@ -1,0 +1,209 @@
+#include "xfer.h"
+
+#include "limits.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+size_t ascii_encode(struct ascii_state *st, const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c == '\n' && !st->cr)
+			out[o++] = '\r';
+		out[o++] = c;
+		st->cr = c == '\r';
+	}
+	return o;
+}
+
+size_t ascii_decode(struct ascii_state *st, const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (st->cr) {
+			st->cr = false;
+			if (c != '\n')
+				out[o++] = '\r';
+		}
+		if (c == '\r')
+			st->cr = true;
+		else
+			out[o++] = c;
+	}
+	return o;
+}
+
+size_t ascii_decode_finish(struct ascii_state *st, char *out)
+{
+	if (!st->cr)
+		return 0;
+	st->cr = false;
+	out[0] = '\r';
+	return 1;
+}
+
+static uint64_t want(const struct xfer_opts *o, uint64_t done, size_t chunk)
+{
+	if (o->limit == 0)
+		return chunk;
+	uint64_t left = o->limit - done;
+	return left < chunk ? left : chunk;
+}
+
+static int report(const struct xfer_opts *o, uint64_t done)
+{
+	if (o->progress && o->progress(o->ctx, done) != 0)
+		return -ECANCELED;
+	return 0;
+}
+
+static int64_t copy_sendfile(int src, int dst, const struct xfer_opts *o, enum xfer_side *side)
+{
+	uint64_t done = 0;
+	for (;;) {
+		uint64_t n = want(o, done, FERRY_XFER_CHUNK);
+		if (n == 0)
+			return (int64_t)done;
+		ssize_t r = sendfile(dst, src, NULL, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && io_wait(dst, 0x004 /* POLLOUT */, -1) >= 0)
+				continue;
+			*side = XFER_DST;
+			return -errno;
+		}
+		if (r == 0)
+			return (int64_t)done;
+		done += (uint64_t)r;
+		int rc = report(o, done);
+		if (rc)
+			return rc;
+	}
+}
+
+static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfer_side *side)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	uint64_t done = 0;
+	int64_t result;
+	for (;;) {
+		uint64_t n = want(o, done, FERRY_XFER_CHUNK);
+		if (n == 0) {
+			result = (int64_t)done;
+			break;
+		}
+		ssize_t in = splice(src, NULL, p[1], NULL, n, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (in < 0) {
+			if (errno == EINTR)
+				continue;
+			*side = XFER_SRC;
+			result = -errno;
+			break;
+		}
+		if (in == 0) {
+			result = (int64_t)done;
+			break;
+		}
+		ssize_t left = in;
+		while (left > 0) {
+			ssize_t out = splice(p[0], NULL, dst, NULL, (size_t)left, SPLICE_F_MOVE | SPLICE_F_MORE);
+			if (out < 0) {
+				if (errno == EINTR)
+					continue;
+				*side = XFER_DST;
+				result = -errno;
+				goto out;
+			}
+			left -= out;
+		}
+		done += (uint64_t)in;
+		int rc = report(o, done);
+		if (rc) {
+			result = rc;
+			break;
+		}
+	}
+out:
+	close(p[0]);
+	close(p[1]);
+	return result;
+}
+
+static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfer_side *side)
+{
+	char *in = malloc(FERRY_XFER_BUF);
+	char *conv = o->ascii ? malloc(2 * FERRY_XFER_BUF + 1) : NULL;
+	if (!in || (o->ascii && !conv)) {
+		free(in);
+		free(conv);
+		return -ENOMEM;
+	}
+	struct ascii_state st = {0};
+	uint64_t done = 0;
+	int64_t result;
+	for (;;) {
+		uint64_t n = want(o, done, FERRY_XFER_BUF);
+		ssize_t r = n ? io_read_some(src, in, n) : 0;
+		if (r < 0) {
+			*side = XFER_SRC;
+			result = r;
+			break;
+		}
+		const char *out = in;
+		size_t outlen = (size_t)r;
+		if (o->ascii) {
+			if (r == 0)
+				outlen = o->to_wire ? 0 : ascii_decode_finish(&st, conv);
+			else
+				outlen = o->to_wire ? ascii_encode(&st, in, (size_t)r, conv)
+						    : ascii_decode(&st, in, (size_t)r, conv);
+			out = conv;
+		}
+		int w = io_write_full(dst, out, outlen);
+		if (w < 0) {
+			*side = XFER_DST;
+			result = w;
+			break;
+		}
+		if (r == 0) {
+			result = (int64_t)done;
+			break;
+		}
+		done += (uint64_t)r;
+		int rc = report(o, done);
+		if (rc) {
+			result = rc;
+			break;
+		}
+	}
+	free(in);
+	free(conv);
+	return result;
+}
+
+int64_t xfer_copy(int src, int dst, const struct xfer_opts *o, enum xfer_side *failed_side)
+{
+	enum xfer_side dummy;
+	if (!failed_side)
+		failed_side = &dummy;
+	struct stat ss, ds;
+	if (!o->ascii && fstat(src, &ss) == 0 && fstat(dst, &ds) == 0) {
+		if (S_ISREG(ss.st_mode) && S_ISSOCK(ds.st_mode))
+			return copy_sendfile(src, dst, o, failed_side);
+		if (S_ISSOCK(ss.st_mode) && S_ISREG(ds.st_mode))
+			return copy_splice(src, dst, o, failed_side);
+	}
+	return copy_buffer(src, dst, o, failed_side);
+}

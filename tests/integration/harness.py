@@ -1,0 +1,231 @@
+"""Shared helpers for the integration tests: start ferryd (or another
+server) on a free loopback port in a temporary root, stop it by PID, and
+small utilities (checksums, random files, free ports).
+
+Every wait here is bounded; every process started is stopped by its PID.
+"""
+import contextlib
+import ftplib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("FERRY_BUILD") or os.path.join(HERE, "..", "..", "build")
+FERRYD = os.path.join(BUILD, "ferryd")
+FERRY = os.path.join(BUILD, "ferry")
+PYTHON = "/usr/bin/python3"
+TIMEOUT = 20
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def make_file(path, size, seed=1, text=False):
+    """Writes size pseudo-random bytes (or text lines) in bounded chunks."""
+    import random
+    rnd = random.Random(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 1 << 20)
+            if text:
+                words = []
+                total = 0
+                while total < n:
+                    w = "line %d of ferry text\n" % rnd.randrange(1 << 30)
+                    words.append(w)
+                    total += len(w)
+                chunk = "".join(words).encode()[:n]
+            else:
+                chunk = rnd.randbytes(n)
+            f.write(chunk)
+            left -= n
+
+
+class Server:
+    """A process serving on a loopback port; stopped by PID."""
+
+    def __init__(self, argv, port, host="127.0.0.1", cwd=None, env=None, stdin=None):
+        self.port = port
+        self.host = host
+        self.out = tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.out, stderr=self.err,
+                                     stdin=stdin if stdin is not None else subprocess.DEVNULL)
+        try:
+            wait_port(port, host=host, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        return self.proc.returncode
+
+    def _read(self, f):
+        f.flush()
+        f.seek(0)
+        return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        return self._read(self.out)
+
+    def stderr(self):
+        return self._read(self.err)
+
+
+def start_ferryd(root, *args, port=None, host="127.0.0.1"):
+    port = port or free_port()
+    argv = [FERRYD, "--root", root, "--port", str(port)] + list(args)
+    return Server(argv, port, host=host)
+
+
+class FerrydCase(unittest.TestCase):
+    """A test with a temporary root served by ferryd (self.server)."""
+
+    ferryd_args = ()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ferry-test-")
+        self.root = os.path.join(self.tmp, "root")
+        os.mkdir(self.root)
+        self.local = os.path.join(self.tmp, "local")
+        os.mkdir(self.local)
+        self.prepare_root()
+        self.server = start_ferryd(self.root, *self.ferryd_args)
+        self.addCleanup(self._cleanup)
+
+    def prepare_root(self):
+        pass
+
+    def _cleanup(self):
+        self.server.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def restart(self, *args):
+        self.server.stop()
+        self.server = start_ferryd(self.root, *args)
+
+    def ftp(self, user="anonymous", passwd="guest@", host="127.0.0.1", login=True):
+        f = ftplib.FTP()
+        f.connect(host, self.server.port, timeout=TIMEOUT)
+        self.addCleanup(self._close_ftp, f)
+        if login:
+            f.login(user, passwd)
+        return f
+
+    @staticmethod
+    def _close_ftp(f):
+        with contextlib.suppress(Exception):
+            f.close()
+
+    def raw(self, host="127.0.0.1", family=socket.AF_INET):
+        """A plain control socket with line helpers (see RawControl)."""
+        c = RawControl(host, self.server.port, family)
+        self.addCleanup(c.close)
+        return c
+
+
+class RawControl:
+    """A control connection spoken by hand: send raw bytes, read replies."""
+
+    def __init__(self, host, port, family=socket.AF_INET, timeout=TIMEOUT):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.sock.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """Reads one (possibly multi-line) reply; returns its full text."""
+        first = self.line()
+        lines = [first]
+        if len(first) > 3 and first[3] == "-":
+            code = first[:3]
+            while True:
+                ln = self.line()
+                lines.append(ln)
+                if ln.startswith(code + " ") or ln == code:
+                    break
+        return "\n".join(lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def login(self, user="anonymous", passwd="guest@"):
+        r = self.cmd("USER " + user)
+        if r.startswith("331"):
+            r = self.cmd("PASS " + passwd)
+        return r
+
+    def closed(self, timeout=5):
+        """True when the server has closed the connection."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                b = self.sock.recv(65536)
+                if not b:
+                    return True
+                self.buf += b
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
