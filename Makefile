@@ -5,7 +5,7 @@ CC      ?= cc
 WERROR  := $(if $(filter true 1 yes,$(CI)),-Werror,)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral $(WERROR) \
-           -D_FORTIFY_SOURCE=2 -fPIE -fstack-protector-strong -Isrc/lib $(SANITIZE)
+           -D_FORTIFY_SOURCE=2 -fPIE -fstack-protector-strong -iquote src/lib $(SANITIZE)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANITIZE)
 PYTHON  := /usr/bin/python3
 PORT    ?= 2121
@@ -43,7 +43,7 @@ $(B)/ferry: $(CLIENT_OBJ) $(B)/libferry.a
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(B)/libferry.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -iquote tests/unit -o $@ $< $(B)/libferry.a
 
 run: deps all
 	$(B)/ferryd --root . $(PORT)

@@ -75,6 +75,21 @@ def make_file(path, size, seed=1, text=False):
             left -= n
 
 
+def give_to_server(tmp, root):
+    """Run as root, ferryd drops to the owner of the served directory (or
+    nobody): hand the test's root over to nobody so uploads work, and let
+    it traverse the temporary parent."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(tmp, 0o755)
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.lchown(dirpath, nobody.pw_uid, nobody.pw_gid)
+        for n in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, n), nobody.pw_uid, nobody.pw_gid)
+
+
 class Server:
     """A process serving on a loopback port; stopped by PID."""
 
@@ -131,6 +146,7 @@ class FerrydCase(unittest.TestCase):
         self.local = os.path.join(self.tmp, "local")
         os.mkdir(self.local)
         self.prepare_root()
+        give_to_server(self.tmp, self.root)
         self.server = start_ferryd(self.root, *self.ferryd_args)
         self.addCleanup(self._cleanup)
 

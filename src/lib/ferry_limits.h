@@ -1,4 +1,4 @@
-/* limits.h - every limit ferry enforces, in one place, each with its reason. */
+/* ferry_limits.h - every limit ferry enforces, in one place, each with its reason. */
 #ifndef FERRY_LIMITS_H
 #define FERRY_LIMITS_H
 

@@ -1,0 +1,1142 @@
+/* commands.c - the command table and every command handler.
+ *
+ * One gate (command_dispatch) applies, in order: syntax (unknown verb,
+ * argument present/absent as the row requires -> 500/501/502), the login
+ * sequence rules (530/503), then calls the handler. HELP and FEAT are
+ * generated from the table. Handlers validate their own arguments
+ * further and always end with exactly one final reply (or start a
+ * transfer whose end gives it). */
+#include "data.h"
+#include "ferry_limits.h"
+#include "listing.h"
+#include "net.h"
+#include "path.h"
+#include "reply.h"
+#include "session.h"
+#include "sys.h"
+#include "users.h"
+#include "worker.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum arg_policy {
+	ARG_NONE,     /* any argument is a syntax error (501) */
+	ARG_REQUIRED, /* a missing argument is a syntax error (501) */
+	ARG_OPTIONAL,
+};
+
+enum access {
+	ACC_ANY,      /* before login too */
+	ACC_LOGIN,    /* logged in */
+	ACC_WRITE,    /* logged in with write access */
+};
+
+struct command {
+	const char *verb;
+	void (*fn)(struct session *s, char *arg);
+	enum arg_policy args;
+	enum access access;
+	const char *help;
+};
+
+static const struct command *find_command(const char *verb);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *quote_path(const char *path, char *out, size_t outlen)
+{
+	/* RFC 959 257 replies: the name in quotes, embedded quotes doubled. */
+	size_t o = 0;
+	for (const char *p = path; *p && o + 3 < outlen; p++) {
+		char c = (*p == '\r' || *p == '\n') ? '?' : *p;
+		out[o++] = c;
+		if (c == '"')
+			out[o++] = '"';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Resolves arg against the cwd; replies 553 (and returns false) when too long. */
+static bool resolve(struct session *s, const char *arg, char *out, size_t outlen)
+{
+	if (path_resolve(s->cwd, arg ? arg : "", out, outlen) != 0) {
+		reply(s, R_BAD_NAME, "File name too long.");
+		return false;
+	}
+	return true;
+}
+
+static void reply_errno(struct session *s, int err, const char *what)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EXDEV:  /* resolution would leave the root */
+	case ELOOP:
+		reply(s, R_NO_FILE, "%s: No such file or directory.", what);
+		break;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		reply(s, R_NO_FILE, "%s: Permission denied.", what);
+		break;
+	case EEXIST:
+	case ENOTEMPTY:
+		reply(s, R_NO_FILE, "%s: %s.", what, strerror(err));
+		break;
+	case ENOSPC:
+		reply(s, R_NO_SPACE, "%s: Insufficient storage space.", what);
+		break;
+	case ENAMETOOLONG:
+		reply(s, R_BAD_NAME, "%s: File name too long.", what);
+		break;
+	default:
+		reply(s, R_NO_FILE, "%s: %s.", what, strerror(err));
+	}
+}
+
+static const char *shown(const char *arg, char *buf, size_t len)
+{
+	reply_sanitize(arg ? arg : "", buf, len);
+	return buf;
+}
+
+/* Skips ls-style options ("-la") clients put before a LIST path. */
+static char *skip_list_options(char *arg, bool *all)
+{
+	*all = false;
+	while (arg && arg[0] == '-') {
+		char *end = strchr(arg, ' ');
+		if (strchr(arg, 'a') && (!end || strchr(arg, 'a') < end))
+			*all = true;
+		if (!end)
+			return NULL;
+		arg = end + 1;
+		while (*arg == ' ')
+			arg++;
+		if (!*arg)
+			return NULL;
+	}
+	return arg;
+}
+
+static bool need_data_address(struct session *s)
+{
+	if (s->data_mode != DATA_NONE)
+		return true;
+	if (s->cfg->compat == COMPAT_COMP431)
+		reply(s, R_BAD_SEQUENCE, "Bad sequence of commands.");
+	else
+		reply(s, R_CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.");
+	return false;
+}
+
+/* ---- login ------------------------------------------------------------ */
+
+static bool is_anonymous_name(const char *name)
+{
+	return strcasecmp(name, "anonymous") == 0 || strcasecmp(name, "ftp") == 0;
+}
+
+static void cmd_user(struct session *s, char *arg)
+{
+	session_set_login(s, LOGIN_NONE);
+	fd_close(&s->rootfd);
+	if (is_anonymous_name(arg) && !s->cfg->anonymous) {
+		reply(s, R_NOT_LOGGED_IN, "This server does not allow anonymous logins.");
+		return;
+	}
+	s->user = strdup(arg);
+	if (!s->user) {
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	session_set_login(s, LOGIN_USER);
+	if (is_anonymous_name(arg)) {
+		reply(s, R_NEED_PASSWORD, "Guest access OK, send password.");
+	} else {
+		char name[256];
+		reply(s, R_NEED_PASSWORD, "Password required for %s.", shown(arg, name, sizeof name));
+	}
+}
+
+static void login_failed(struct session *s)
+{
+	session_set_login(s, LOGIN_NONE);
+	if (++s->failed_logins >= FERRY_LOGIN_ATTEMPTS) {
+		reply(s, R_NOT_LOGGED_IN, "Login incorrect.");
+		reply(s, R_UNAVAILABLE, "Too many failed logins; closing connection.");
+		s->quitting = true;
+		return;
+	}
+	reply(s, R_NOT_LOGGED_IN, "Login incorrect.");
+	/* Slow down guessing: the next command waits. */
+	s->input_paused = true;
+	s->paused_until_ms = clock_ms() + FERRY_LOGIN_FAIL_DELAY_MS;
+}
+
+static void cmd_pass(struct session *s, char *arg)
+{
+	(void)arg;
+	if (s->login != LOGIN_USER) {
+		if (s->cfg->compat == COMPAT_COMP431)
+			reply(s, R_NOT_LOGGED_IN, "Not logged in.");
+		else
+			reply(s, R_BAD_SEQUENCE, "Login with USER first.");
+		return;
+	}
+	if (is_anonymous_name(s->user)) {
+		s->rootfd = fcntl(ferryd_anon_rootfd, F_DUPFD_CLOEXEC, 0);
+		s->anonymous = true;
+		s->writable = s->cfg->writable;
+	} else {
+		const struct user *u = users_check(s->user, arg ? arg : "");
+		if (!u) {
+			login_failed(s);
+			return;
+		}
+		s->rootfd = open(u->home, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s->rootfd < 0) {
+			session_set_login(s, LOGIN_NONE);
+			reply(s, R_NOT_LOGGED_IN, "Home directory unavailable.");
+			return;
+		}
+		s->anonymous = false;
+		s->writable = u->writable;
+	}
+	if (s->rootfd < 0) {
+		session_set_login(s, LOGIN_NONE);
+		reply(s, R_LOCAL_ERROR, "Cannot open the served directory.");
+		return;
+	}
+	free(s->cwd);
+	s->cwd = strdup("/");
+	if (!s->cwd) {
+		session_set_login(s, LOGIN_NONE);
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	session_set_login(s, LOGIN_DONE);
+	if (s->anonymous) {
+		reply(s, R_LOGGED_IN, "Guest login OK.");
+	} else {
+		char name[256];
+		reply(s, R_LOGGED_IN, "User %s logged in.", shown(s->user, name, sizeof name));
+	}
+}
+
+static void cmd_quit(struct session *s, char *arg)
+{
+	(void)arg;
+	xfer_discard(s);
+	data_reset(s);
+	reply(s, R_GOODBYE, "Goodbye.");
+	s->quitting = true;
+}
+
+static void cmd_acct(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, R_NOT_NEEDED, "ACCT not needed.");
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static void cmd_syst(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, R_SYSTEM_TYPE, "UNIX Type: L8.");
+}
+
+static void cmd_noop(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, R_CMD_OK, "NOOP ok.");
+}
+
+static void cmd_type(struct session *s, char *arg)
+{
+	char t = (char)toupper((unsigned char)arg[0]);
+	const char *rest = arg + 1;
+	if ((t == 'A' || t == 'E') && (!*rest || ((rest[0] == ' ') && strchr("NTCntc", rest[1]) && rest[1] && !rest[2]))) {
+		if (t == 'E' || (rest[0] && toupper((unsigned char)rest[1]) != 'N')) {
+			reply(s, R_PARAM_NOT_IMPLEMENTED, "Type not implemented for that parameter.");
+			return;
+		}
+		s->type = 'A';
+		reply(s, R_CMD_OK, "Type set to A.");
+	} else if (t == 'I' && !*rest) {
+		s->type = 'I';
+		reply(s, R_CMD_OK, "Type set to I.");
+	} else if (t == 'L' && rest[0] == ' ' && isdigit((unsigned char)rest[1]) && !rest[2]) {
+		if (rest[1] != '8') {
+			reply(s, R_PARAM_NOT_IMPLEMENTED, "Only L 8 is supported.");
+			return;
+		}
+		s->type = 'I';
+		reply(s, R_CMD_OK, "Type set to L 8.");
+	} else {
+		reply(s, R_BAD_ARGS, "Unrecognised TYPE parameter.");
+	}
+}
+
+static void cmd_mode(struct session *s, char *arg)
+{
+	char m = (char)toupper((unsigned char)arg[0]);
+	if (arg[1] || !strchr("SBC", m))
+		reply(s, R_BAD_ARGS, "Unrecognised MODE parameter.");
+	else if (m != 'S')
+		reply(s, R_PARAM_NOT_IMPLEMENTED, "Only stream mode (S) is supported.");
+	else
+		reply(s, R_CMD_OK, "Mode set to S.");
+}
+
+static void cmd_stru(struct session *s, char *arg)
+{
+	char m = (char)toupper((unsigned char)arg[0]);
+	if (arg[1] || !strchr("FRP", m))
+		reply(s, R_BAD_ARGS, "Unrecognised STRU parameter.");
+	else if (m != 'F')
+		reply(s, R_PARAM_NOT_IMPLEMENTED, "Only file structure (F) is supported.");
+	else
+		reply(s, R_CMD_OK, "Structure set to F.");
+}
+
+static void cmd_allo(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, R_NOT_NEEDED, "ALLO command ignored.");
+}
+
+static void cmd_opts(struct session *s, char *arg)
+{
+	if (strcasecmp(arg, "UTF8 ON") == 0 || strcasecmp(arg, "UTF8") == 0)
+		reply(s, R_CMD_OK, "Always in UTF8 mode.");
+	else if (strncasecmp(arg, "MLST ", 5) == 0 || strcasecmp(arg, "MLST") == 0)
+		reply(s, R_CMD_OK, "MLST OPTS type;size;modify;perm;unix.mode;");
+	else
+		reply(s, R_BAD_ARGS, "Option not understood.");
+}
+
+static void cmd_feat(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, R_SYSTEM_STATUS,
+	      "Features:\n EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n PASV\n"
+	      " REST STREAM\n SIZE\n TVFS\n UTF8\nEnd");
+}
+
+static void cmd_help(struct session *s, char *arg);
+static void cmd_site(struct session *s, char *arg)
+{
+	char word[16];
+	size_t n = 0;
+	while (arg[n] && arg[n] != ' ' && n < sizeof word - 1) {
+		word[n] = (char)toupper((unsigned char)arg[n]);
+		n++;
+	}
+	word[n] = '\0';
+	if (strcmp(word, "HELP") == 0)
+		reply(s, R_HELP, "SITE commands recognized:\n HELP\nEnd of SITE HELP.");
+	else
+		reply(s, R_PARAM_NOT_IMPLEMENTED, "SITE %s not implemented.", word);
+}
+
+/* ---- directories ------------------------------------------------------- */
+
+static void cmd_pwd(struct session *s, char *arg)
+{
+	(void)arg;
+	char q[FERRY_PATH_MAX * 2 + 1];
+	reply(s, R_PATH_CREATED, "\"%s\" is the current directory.", quote_path(s->cwd, q, sizeof q));
+}
+
+static void cmd_cwd(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	int fd = path_open(s->rootfd, vp, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0) {
+		char n[256];
+		reply(s, R_NO_FILE, "Failed to change directory: %s.", shown(arg, n, sizeof n));
+		return;
+	}
+	close(fd);
+	char *cwd = strdup(vp);
+	if (!cwd) {
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	free(s->cwd);
+	s->cwd = cwd;
+	reply(s, R_FILE_ACTION_OK, "Directory successfully changed.");
+}
+
+static void cmd_cdup(struct session *s, char *arg)
+{
+	(void)arg;
+	char up[] = "..";
+	cmd_cwd(s, up);
+}
+
+static void cmd_mkd(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	const char *leaf;
+	int dfd = path_open_parent(s->rootfd, vp, &leaf);
+	int rc = dfd < 0 ? dfd : (mkdirat(dfd, leaf, 0755) < 0 ? -errno : 0);
+	if (dfd >= 0)
+		close(dfd);
+	char n[256];
+	if (rc < 0) {
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+		return;
+	}
+	char q[FERRY_PATH_MAX * 2 + 1];
+	reply(s, R_PATH_CREATED, "\"%s\" created.", quote_path(vp, q, sizeof q));
+}
+
+/* Runs an *at() operation on the parent of arg's path. */
+static int at_parent(struct session *s, const char *vp, int (*op)(int dfd, const char *leaf))
+{
+	const char *leaf;
+	int dfd = path_open_parent(s->rootfd, vp, &leaf);
+	if (dfd < 0)
+		return dfd;
+	int rc = op(dfd, leaf);
+	close(dfd);
+	return rc;
+}
+
+static int op_rmdir(int dfd, const char *leaf) { return unlinkat(dfd, leaf, AT_REMOVEDIR) < 0 ? -errno : 0; }
+
+static int op_unlink(int dfd, const char *leaf)
+{
+	struct stat st;
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	return unlinkat(dfd, leaf, 0) < 0 ? -errno : 0;
+}
+
+static int op_exists(int dfd, const char *leaf)
+{
+	struct stat st;
+	return fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static void cmd_rmd(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	int rc = at_parent(s, vp, op_rmdir);
+	if (rc < 0)
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+	else
+		reply(s, R_FILE_ACTION_OK, "Directory removed.");
+}
+
+static void cmd_dele(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	int rc = at_parent(s, vp, op_unlink);
+	if (rc < 0)
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+	else
+		reply(s, R_FILE_ACTION_OK, "File deleted.");
+}
+
+static void cmd_rnfr(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	int rc = at_parent(s, vp, op_exists);
+	if (rc < 0) {
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+		return;
+	}
+	free(s->rnfr);
+	s->rnfr = strdup(vp);
+	if (!s->rnfr)
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+	else
+		reply(s, R_PENDING, "Ready for RNTO.");
+}
+
+static void cmd_rnto(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX], n[256];
+	char *from = s->rnfr;
+	s->rnfr = NULL;
+	if (!from) {
+		reply(s, R_BAD_SEQUENCE, "RNFR required first.");
+		return;
+	}
+	if (!resolve(s, arg, vp, sizeof vp)) {
+		free(from);
+		return;
+	}
+	const char *fleaf, *tleaf;
+	int fd1 = path_open_parent(s->rootfd, from, &fleaf);
+	int fd2 = fd1 < 0 ? fd1 : path_open_parent(s->rootfd, vp, &tleaf);
+	int rc = fd2 < 0 ? fd2 : (renameat(fd1, fleaf, fd2, tleaf) < 0 ? -errno : 0);
+	if (fd1 >= 0)
+		close(fd1);
+	if (fd2 >= 0)
+		close(fd2);
+	free(from);
+	if (rc < 0)
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+	else
+		reply(s, R_FILE_ACTION_OK, "Rename successful.");
+}
+
+/* ---- file status ------------------------------------------------------- */
+
+static bool stat_regular(struct session *s, const char *arg, struct stat *st)
+{
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return false;
+	int rc = path_stat(s->rootfd, vp, st);
+	if (rc < 0) {
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+		return false;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		reply(s, R_NO_FILE, "%s: not a regular file.", shown(arg, n, sizeof n));
+		return false;
+	}
+	return true;
+}
+
+static void cmd_size(struct session *s, char *arg)
+{
+	struct stat st;
+	if (stat_regular(s, arg, &st))
+		reply(s, R_FILE_STATUS, "%lld", (long long)st.st_size);
+}
+
+static void cmd_mdtm(struct session *s, char *arg)
+{
+	struct stat st;
+	if (!stat_regular(s, arg, &st))
+		return;
+	struct tm tm;
+	char t[32];
+	gmtime_r(&st.st_mtime, &tm);
+	strftime(t, sizeof t, "%Y%m%d%H%M%S", &tm);
+	reply(s, R_FILE_STATUS, "%s", t);
+}
+
+static void cmd_mlst(struct session *s, char *arg)
+{
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	struct stat st;
+	int rc = path_stat(s->rootfd, vp, &st);
+	if (rc < 0) {
+		reply_errno(s, -rc, shown(arg, n, sizeof n));
+		return;
+	}
+	struct buf facts;
+	buf_init(&facts, FERRY_PATH_MAX + 256);
+	char q[FERRY_PATH_MAX];
+	reply_sanitize(vp, q, sizeof q);
+	if (listing_facts(&facts, &st, s->writable) != 0) {
+		buf_free(&facts);
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	reply(s, R_FILE_ACTION_OK, "Listing %s\n %s %s\nEnd", q, facts.data, q);
+	buf_free(&facts);
+}
+
+static void cmd_stat(struct session *s, char *arg)
+{
+	if (!arg) {
+		char host[64];
+		net_host_str(&s->peer, host, sizeof host);
+		reply(s, R_SYSTEM_STATUS,
+		      "ferry FTP server status:\n Connected to %s\n Logged in as %s\n TYPE: %s, MODE: S, STRU: F\n"
+		      " Data connection: %s\n Transfer: %s\nEnd of status",
+		      host, s->login == LOGIN_DONE ? (s->anonymous ? "anonymous" : "a user") : "nobody",
+		      s->type == 'A' ? "ASCII" : "BINARY",
+		      s->data_mode == DATA_ACTIVE ? "active" : s->data_mode == DATA_PASSIVE ? "passive" : "none",
+		      s->xfer ? "in progress" : "none");
+		return;
+	}
+	if (s->login != LOGIN_DONE) {
+		reply(s, R_NOT_LOGGED_IN, "Please login with USER and PASS.");
+		return;
+	}
+	bool all;
+	char *path = skip_list_options(arg, &all);
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, path, vp, sizeof vp))
+		return;
+	struct stat st;
+	int rc = path_stat(s->rootfd, vp, &st);
+	if (rc < 0) {
+		reply_errno(s, -rc, shown(path, n, sizeof n));
+		return;
+	}
+	/* The listing goes over the control connection: bounded, and every
+	 * line starts with a space so no name can look like a reply code. */
+	struct buf body;
+	buf_init(&body, FERRY_CTRL_OUT_MAX / 2);
+	rc = buf_printf(&body, "213-Status of %s:\r\n", shown(path ? path : vp, n, sizeof n));
+	time_t now = time(NULL);
+	if (S_ISDIR(st.st_mode)) {
+		int dfd = path_open(s->rootfd, vp, O_RDONLY | O_DIRECTORY, 0);
+		DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+		if (!d && dfd >= 0)
+			close(dfd);
+		struct dirent *de;
+		int count = 0;
+		while (d && rc == 0 && count < FERRY_STAT_MAX_ENTRIES && (de = readdir(d))) {
+			if (!all && de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+				continue;
+			struct stat est;
+			if (fstatat(dirfd(d), de->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			rc = buf_append(&body, " ", 1);
+			if (!rc)
+				rc = listing_entry(&body, LIST_LONG, dirfd(d), de->d_name, &est, s->writable, now);
+			count++;
+		}
+		if (d)
+			closedir(d);
+	} else {
+		rc = buf_append(&body, " ", 1);
+		if (!rc)
+			rc = listing_entry(&body, LIST_LONG, -1, path_leaf(vp), &st, s->writable, now);
+	}
+	if (rc == 0) {
+		transcript(s, "213- (status listing, %zu bytes)", body.len);
+		reply_raw(s, body.data, body.len);
+		reply(s, R_FILE_STATUS, "End of status.");
+	} else {
+		reply(s, R_LOCAL_ERROR, "Status listing too large.");
+	}
+	buf_free(&body);
+}
+
+/* ---- data address ------------------------------------------------------ */
+
+static bool epsv_all_refuses(struct session *s)
+{
+	if (s->epsv_all) {
+		reply(s, R_BAD_ARGS, "Only EPSV is allowed after EPSV ALL.");
+		return true;
+	}
+	return false;
+}
+
+static void cmd_port(struct session *s, char *arg)
+{
+	struct sockaddr_storage a;
+	if (ftp_port_parse(arg, &a) != 0) {
+		reply(s, R_BAD_ARGS, "Syntax error in PORT address.");
+		return;
+	}
+	if (!epsv_all_refuses(s))
+		data_active(s, &a, false);
+}
+
+static void cmd_eprt(struct session *s, char *arg)
+{
+	struct sockaddr_storage a;
+	if (ftp_eprt_parse(arg, &a) != 0) {
+		reply(s, R_BAD_ARGS, "Syntax error in EPRT address.");
+		return;
+	}
+	if (!epsv_all_refuses(s))
+		data_active(s, &a, true);
+}
+
+static void cmd_pasv(struct session *s, char *arg)
+{
+	(void)arg;
+	if (!epsv_all_refuses(s))
+		data_passive(s, false);
+}
+
+static void cmd_epsv(struct session *s, char *arg)
+{
+	if (arg && strcasecmp(arg, "ALL") == 0) {
+		s->epsv_all = true;
+		reply(s, R_CMD_OK, "EPSV ALL ok.");
+		return;
+	}
+	if (arg) {
+		struct sockaddr_storage l = s->local;
+		net_addr_unmap(&l);
+		const char *want = l.ss_family == AF_INET ? "1" : "2";
+		if (strcmp(arg, "1") != 0 && strcmp(arg, "2") != 0) {
+			reply(s, R_BAD_ARGS, "Unrecognised EPSV parameter.");
+			return;
+		}
+		if (strcmp(arg, want) != 0) {
+			reply(s, R_PROTO_NOT_SUPPORTED, "Network protocol not supported, use (%s).", want);
+			return;
+		}
+	}
+	data_passive(s, true);
+}
+
+/* ---- transfers --------------------------------------------------------- */
+
+static uint64_t take_rest(struct session *s)
+{
+	uint64_t r = s->rest;
+	s->rest = 0;
+	return r;
+}
+
+static void cmd_rest(struct session *s, char *arg)
+{
+	char *end;
+	if (!isdigit((unsigned char)arg[0])) {
+		reply(s, R_BAD_ARGS, "REST needs a non-negative byte offset.");
+		return;
+	}
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (errno || *end || v > (unsigned long long)INT64_MAX) {
+		reply(s, R_BAD_ARGS, "REST needs a non-negative byte offset.");
+		return;
+	}
+	s->rest = v;
+	reply(s, R_PENDING, "Restarting at %llu. Send STORE or RETRIEVE to initiate transfer.", v);
+}
+
+static void cmd_retr(struct session *s, char *arg)
+{
+	uint64_t rest = take_rest(s);
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, arg, vp, sizeof vp))
+		return;
+	int fd = path_open(s->rootfd, vp, O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0) {
+		reply_errno(s, -fd, shown(arg, n, sizeof n));
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		reply(s, R_NO_FILE, "%s: not a regular file.", shown(arg, n, sizeof n));
+		return;
+	}
+	if (rest > (uint64_t)st.st_size) {
+		close(fd);
+		reply(s, 554, "Restart offset %llu is beyond the end of the file.", (unsigned long long)rest);
+		return;
+	}
+	if (!need_data_address(s)) {
+		close(fd);
+		return;
+	}
+	struct transfer *t = xfer_new(XK_RETR);
+	if (!t) {
+		close(fd);
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	fcntl(fd, F_SETFL, O_RDONLY); /* regular files: blocking reads are fine */
+	t->file_fd = fd;
+	t->offset = (off_t)rest;
+	t->end = st.st_size;
+	if (rest && lseek(fd, (off_t)rest, SEEK_SET) < 0) {
+		xfer_free(t);
+		reply(s, R_LOCAL_ERROR, "Cannot seek.");
+		return;
+	}
+	char text[FERRY_PATH_MAX + 64];
+	if (s->cfg->compat == COMPAT_COMP431)
+		snprintf(text, sizeof text, "File status okay.");
+	else
+		snprintf(text, sizeof text, "Opening %s mode data connection for %s (%lld bytes).",
+			 s->type == 'A' ? "ASCII" : "BINARY", shown(arg, n, sizeof n), (long long)st.st_size);
+	xfer_start(s, t, text);
+}
+
+enum store_mode { STORE_REPLACE, STORE_APPEND, STORE_UNIQUE };
+
+static void store(struct session *s, char *arg, enum store_mode mode)
+{
+	uint64_t rest = take_rest(s);
+	char vp[FERRY_PATH_MAX], n[256];
+	char unique[64];
+	if (mode == STORE_UNIQUE) {
+		/* STOU: a fresh name in the current directory. */
+		static unsigned long counter;
+		snprintf(unique, sizeof unique, "ferry.%d.%lld.%lu", (int)getpid(), (long long)clock_ms(), ++counter);
+		arg = unique;
+		if (!resolve(s, unique, vp, sizeof vp))
+			return;
+	} else if (!resolve(s, arg, vp, sizeof vp)) {
+		return;
+	}
+	const char *leaf;
+	int dfd = path_open_parent(s->rootfd, vp, &leaf);
+	if (dfd < 0) {
+		reply_errno(s, -dfd, shown(arg, n, sizeof n));
+		return;
+	}
+	struct stat st;
+	if (fstatat(dfd, leaf, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+		close(dfd);
+		reply(s, R_NO_FILE, "%s: Is a directory.", shown(arg, n, sizeof n));
+		return;
+	}
+	if (!need_data_address(s)) {
+		close(dfd);
+		return;
+	}
+	struct transfer *t = xfer_new(XK_STOR);
+	if (!t || !(t->target_leaf = strdup(leaf))) {
+		close(dfd);
+		if (t)
+			xfer_free(t);
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	t->target_dirfd = dfd;
+	int fd;
+	if (mode == STORE_APPEND || rest > 0) {
+		/* Resuming writes in place: that is what APPE and REST are for.
+		 * Not O_APPEND: splice(2) refuses append-mode files. */
+		t->in_place = true;
+		fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT, 0644);
+		if (fd >= 0) {
+			off_t at = mode == STORE_APPEND ? lseek(fd, 0, SEEK_END) : lseek(fd, (off_t)rest, SEEK_SET);
+			if (at < 0) {
+				close(fd);
+				fd = -errno;
+			}
+		}
+	} else {
+		/* A new file nobody can see until it is complete. */
+		t->no_replace = mode == STORE_UNIQUE;
+		fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			t->anon_tmp = true;
+		} else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+			char tmp[64];
+			snprintf(tmp, sizeof tmp, ".ferry-up.%d.%lld.tmp", (int)getpid(), (long long)clock_ms());
+			fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+			if (fd >= 0 && !(t->tmp_name = strdup(tmp))) {
+				unlinkat(dfd, tmp, 0);
+				close(fd);
+				fd = -ENOMEM;
+			} else if (fd < 0) {
+				fd = -errno;
+			}
+		} else {
+			fd = -errno;
+		}
+	}
+	if (fd < 0) {
+		xfer_free(t);
+		reply_errno(s, -fd, shown(arg, n, sizeof n));
+		return;
+	}
+	t->file_fd = fd;
+	if (s->type != 'A') {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+			xfer_free(t);
+			reply(s, R_LOCAL_ERROR, "Cannot create a pipe.");
+			return;
+		}
+		fcntl(p[1], F_SETPIPE_SZ, FERRY_XFER_CHUNK);
+		/* The file side is written with blocking splices. */
+		fcntl(p[0], F_SETFL, 0);
+		t->pipe_r = p[0];
+		t->pipe_w = p[1];
+	}
+	char text[FERRY_PATH_MAX + 64];
+	if (mode == STORE_UNIQUE)
+		snprintf(text, sizeof text, "FILE: %s", unique);
+	else
+		snprintf(text, sizeof text, "Ok to send data.");
+	xfer_start(s, t, text);
+}
+
+static void cmd_stor(struct session *s, char *arg) { store(s, arg, STORE_REPLACE); }
+static void cmd_appe(struct session *s, char *arg) { store(s, arg, STORE_APPEND); }
+static void cmd_stou(struct session *s, char *arg) { store(s, arg, STORE_UNIQUE); }
+
+static void list_common(struct session *s, char *arg, enum list_format fmt)
+{
+	bool all = false;
+	char *path = fmt == LIST_MLSD ? arg : skip_list_options(arg, &all);
+	char vp[FERRY_PATH_MAX], n[256];
+	if (!resolve(s, path, vp, sizeof vp))
+		return;
+	struct stat st;
+	int rc = path_stat(s->rootfd, vp, &st);
+	if (rc < 0) {
+		reply_errno(s, -rc, shown(path, n, sizeof n));
+		return;
+	}
+	if (fmt == LIST_MLSD && !S_ISDIR(st.st_mode)) {
+		reply(s, R_NO_FILE, "%s: Not a directory.", shown(path, n, sizeof n));
+		return;
+	}
+	if (!need_data_address(s))
+		return;
+	struct transfer *t = xfer_new(XK_LIST);
+	if (!t) {
+		reply(s, R_LOCAL_ERROR, "Out of memory.");
+		return;
+	}
+	t->lfmt = fmt;
+	t->list_all = all;
+	if (S_ISDIR(st.st_mode)) {
+		int dfd = path_open(s->rootfd, vp, O_RDONLY | O_DIRECTORY, 0);
+		t->dir = dfd < 0 ? NULL : fdopendir(dfd);
+		if (!t->dir) {
+			if (dfd >= 0)
+				close(dfd);
+			xfer_free(t);
+			reply_errno(s, dfd < 0 ? -dfd : errno, shown(path, n, sizeof n));
+			return;
+		}
+	} else {
+		/* A single file: its one line is the whole listing. */
+		const char *leaf = fmt == LIST_NAMES && path ? path : path_leaf(vp);
+		int pfd = -1;
+		const char *l2;
+		if (fmt == LIST_LONG)
+			pfd = path_open_parent(s->rootfd, vp, &l2);
+		struct stat lst = st;
+		if (pfd >= 0)
+			fstatat(pfd, l2, &lst, AT_SYMLINK_NOFOLLOW);
+		if (listing_entry(&t->stage, fmt, pfd, leaf, &lst, s->writable, time(NULL)) != 0) {
+			if (pfd >= 0)
+				close(pfd);
+			xfer_free(t);
+			reply(s, R_LOCAL_ERROR, "Out of memory.");
+			return;
+		}
+		if (pfd >= 0)
+			close(pfd);
+	}
+	xfer_start(s, t, "Here comes the directory listing.");
+}
+
+static void cmd_list(struct session *s, char *arg) { list_common(s, arg, LIST_LONG); }
+static void cmd_nlst(struct session *s, char *arg) { list_common(s, arg, LIST_NAMES); }
+static void cmd_mlsd(struct session *s, char *arg) { list_common(s, arg, LIST_MLSD); }
+
+static void cmd_abor(struct session *s, char *arg)
+{
+	(void)arg;
+	if (s->xfer) {
+		/* The transfer's own command ends with 426; ABOR itself with 226.
+		 * Park ABOR's record while the transfer's reply goes out. */
+		struct cmd_record abor = s->cur;
+		s->cur.open = false;
+		s->cur.arg = NULL;
+		xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
+		s->cur = abor;
+		reply(s, R_TRANSFER_COMPLETE, "ABOR successful.");
+		return;
+	}
+	data_reset(s);
+	reply(s, 225, "No transfer to abort.");
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static const struct command commands[] = {
+	{"USER", cmd_user, ARG_REQUIRED, ACC_ANY, "USER <name>: log in as name (anonymous or ftp for guests)"},
+	{"PASS", cmd_pass, ARG_OPTIONAL, ACC_ANY, "PASS <password>: password for USER"},
+	{"ACCT", cmd_acct, ARG_REQUIRED, ACC_LOGIN, "ACCT <account>: not needed"},
+	{"QUIT", cmd_quit, ARG_NONE, ACC_ANY, "QUIT: end the session"},
+	{"SYST", cmd_syst, ARG_NONE, ACC_ANY, "SYST: the system type"},
+	{"FEAT", cmd_feat, ARG_NONE, ACC_ANY, "FEAT: list extensions"},
+	{"HELP", cmd_help, ARG_OPTIONAL, ACC_ANY, "HELP [command]: this help"},
+	{"NOOP", cmd_noop, ARG_NONE, ACC_ANY, "NOOP: do nothing"},
+	{"STAT", cmd_stat, ARG_OPTIONAL, ACC_LOGIN, "STAT [path]: session status, or a listing over the control connection"},
+	{"TYPE", cmd_type, ARG_REQUIRED, ACC_LOGIN, "TYPE A|I|L 8: transfer type"},
+	{"MODE", cmd_mode, ARG_REQUIRED, ACC_LOGIN, "MODE S: transfer mode"},
+	{"STRU", cmd_stru, ARG_REQUIRED, ACC_LOGIN, "STRU F: file structure"},
+	{"OPTS", cmd_opts, ARG_REQUIRED, ACC_LOGIN, "OPTS UTF8 ON: options"},
+	{"ALLO", cmd_allo, ARG_REQUIRED, ACC_LOGIN, "ALLO <size>: not needed"},
+	{"SITE", cmd_site, ARG_REQUIRED, ACC_LOGIN, "SITE HELP: site commands"},
+	{"PWD", cmd_pwd, ARG_NONE, ACC_LOGIN, "PWD: print the working directory"},
+	{"XPWD", cmd_pwd, ARG_NONE, ACC_LOGIN, "XPWD: same as PWD"},
+	{"CWD", cmd_cwd, ARG_REQUIRED, ACC_LOGIN, "CWD <dir>: change the working directory"},
+	{"XCWD", cmd_cwd, ARG_REQUIRED, ACC_LOGIN, "XCWD <dir>: same as CWD"},
+	{"CDUP", cmd_cdup, ARG_NONE, ACC_LOGIN, "CDUP: go to the parent directory"},
+	{"XCUP", cmd_cdup, ARG_NONE, ACC_LOGIN, "XCUP: same as CDUP"},
+	{"PORT", cmd_port, ARG_REQUIRED, ACC_LOGIN, "PORT h1,h2,h3,h4,p1,p2: active data address"},
+	{"EPRT", cmd_eprt, ARG_REQUIRED, ACC_LOGIN, "EPRT |af|addr|port|: extended active data address"},
+	{"PASV", cmd_pasv, ARG_NONE, ACC_LOGIN, "PASV: passive data connection"},
+	{"EPSV", cmd_epsv, ARG_OPTIONAL, ACC_LOGIN, "EPSV [1|2|ALL]: extended passive data connection"},
+	{"LIST", cmd_list, ARG_OPTIONAL, ACC_LOGIN, "LIST [path]: long listing"},
+	{"NLST", cmd_nlst, ARG_OPTIONAL, ACC_LOGIN, "NLST [path]: names"},
+	{"MLSD", cmd_mlsd, ARG_OPTIONAL, ACC_LOGIN, "MLSD [dir]: machine listing"},
+	{"MLST", cmd_mlst, ARG_OPTIONAL, ACC_LOGIN, "MLST [path]: facts about one path"},
+	{"RETR", cmd_retr, ARG_REQUIRED, ACC_LOGIN, "RETR <file>: download"},
+	{"STOR", cmd_stor, ARG_REQUIRED, ACC_WRITE, "STOR <file>: upload"},
+	{"STOU", cmd_stou, ARG_OPTIONAL, ACC_WRITE, "STOU: upload under a unique name"},
+	{"APPE", cmd_appe, ARG_REQUIRED, ACC_WRITE, "APPE <file>: append"},
+	{"REST", cmd_rest, ARG_REQUIRED, ACC_LOGIN, "REST <offset>: restart the next transfer at offset"},
+	{"ABOR", cmd_abor, ARG_NONE, ACC_LOGIN, "ABOR: abort the transfer"},
+	{"DELE", cmd_dele, ARG_REQUIRED, ACC_WRITE, "DELE <file>: delete"},
+	{"MKD", cmd_mkd, ARG_REQUIRED, ACC_WRITE, "MKD <dir>: make a directory"},
+	{"XMKD", cmd_mkd, ARG_REQUIRED, ACC_WRITE, "XMKD <dir>: same as MKD"},
+	{"RMD", cmd_rmd, ARG_REQUIRED, ACC_WRITE, "RMD <dir>: remove a directory"},
+	{"XRMD", cmd_rmd, ARG_REQUIRED, ACC_WRITE, "XRMD <dir>: same as RMD"},
+	{"RNFR", cmd_rnfr, ARG_REQUIRED, ACC_WRITE, "RNFR <path>: rename from"},
+	{"RNTO", cmd_rnto, ARG_REQUIRED, ACC_WRITE, "RNTO <path>: rename to"},
+	{"SIZE", cmd_size, ARG_REQUIRED, ACC_LOGIN, "SIZE <file>: size in bytes"},
+	{"MDTM", cmd_mdtm, ARG_REQUIRED, ACC_LOGIN, "MDTM <file>: modification time (UTC)"},
+};
+
+static const struct command *find_command(const char *verb)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].verb, verb) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void cmd_help(struct session *s, char *arg)
+{
+	if (arg) {
+		char verb[16];
+		size_t n = 0;
+		for (; arg[n] && n < sizeof verb - 1; n++)
+			verb[n] = (char)toupper((unsigned char)arg[n]);
+		verb[n] = '\0';
+		const struct command *c = find_command(verb);
+		if (!c) {
+			char sh[64];
+			reply(s, R_BAD_ARGS, "Unknown command %s.", shown(arg, sh, sizeof sh));
+			return;
+		}
+		reply(s, R_HELP, "Syntax: %s", c->help);
+		return;
+	}
+	char text[2048];
+	size_t o = (size_t)snprintf(text, sizeof text, "The following commands are recognized:");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		int n = snprintf(text + o, sizeof text - o, "%s%-5s", i % 8 == 0 ? "\n " : " ", commands[i].verb);
+		if (n < 0 || (size_t)n >= sizeof text - o)
+			break;
+		o += (size_t)n;
+	}
+	snprintf(text + o, sizeof text - o, "\nHelp OK.");
+	reply(s, R_HELP, "%s", text);
+}
+
+bool command_allowed_during_transfer(const char *line)
+{
+	char verb[5] = {0};
+	for (int i = 0; i < 4 && line[i] && line[i] != ' '; i++)
+		verb[i] = (char)toupper((unsigned char)line[i]);
+	return strcmp(verb, "ABOR") == 0 || strcmp(verb, "STAT") == 0 || strcmp(verb, "NOOP") == 0;
+}
+
+void command_line_too_long(struct session *s)
+{
+	transcript(s, "(line longer than %d bytes discarded)", FERRY_LINE_MAX);
+	reply(s, R_SYNTAX, "Command line too long.");
+}
+
+static bool allowed_before_login(const struct command *c)
+{
+	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP"};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strcmp(c->verb, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+static void begin_record(struct session *s, const char *verb, const char *arg)
+{
+	free(s->cur.arg);
+	s->cur.open = true;
+	snprintf(s->cur.verb, sizeof s->cur.verb, "%s", verb);
+	s->cur.arg = arg ? strdup(arg) : NULL;
+}
+
+void command_dispatch(struct session *s, char *line)
+{
+	char verb[16];
+	char *arg;
+	bool bad_bytes = s->lr.bad;
+	int split = line_split_command(line, verb, &arg);
+
+	/* Echo the command (passwords of real users masked). */
+	if (split == 0 && strcmp(verb, "PASS") == 0 && s->user && !is_anonymous_name(s->user))
+		transcript(s, "PASS ****");
+	else
+		transcript(s, "%s", line);
+
+	if (split != 0 || verb[0] == '\0') {
+		s->cur.open = false;
+		reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
+		return;
+	}
+	const struct command *c = find_command(verb);
+	begin_record(s, verb, arg);
+	if (!c) {
+		if (s->cfg->compat == COMPAT_COMP431)
+			reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
+		else
+			reply(s, R_NOT_IMPLEMENTED, "Command not implemented.");
+		return;
+	}
+	if (bad_bytes) {
+		reply(s, R_BAD_ARGS, "Syntax error: control characters in the command.");
+		return;
+	}
+	if ((c->args == ARG_NONE && arg) || (c->args == ARG_REQUIRED && !arg)) {
+		reply(s, R_BAD_ARGS, "Syntax error in parameters or arguments.");
+		return;
+	}
+	/* RNTO must follow RNFR directly; anything else forgets the source. */
+	if (s->rnfr && c->fn != cmd_rnto) {
+		free(s->rnfr);
+		s->rnfr = NULL;
+	}
+	/* After USER only PASS, USER or QUIT; anything else restarts the login. */
+	if (s->login == LOGIN_USER && c->fn != cmd_pass && c->fn != cmd_user && c->fn != cmd_quit) {
+		session_set_login(s, LOGIN_NONE);
+		reply(s, R_NOT_LOGGED_IN, "Please login with USER and PASS.");
+		return;
+	}
+	if (s->login != LOGIN_DONE && !allowed_before_login(c)) {
+		reply(s, R_NOT_LOGGED_IN, "Please login with USER and PASS.");
+		return;
+	}
+	if (c->access == ACC_WRITE && !s->writable) {
+		reply(s, R_NO_FILE, "Permission denied.");
+		return;
+	}
+	c->fn(s, arg);
+}

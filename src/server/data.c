@@ -1,0 +1,535 @@
+#include "data.h"
+
+#include "ferry_limits.h"
+#include "net.h"
+#include "reply.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Work per wakeup for one transfer, so busy transfers share the worker. */
+#define XFER_BUDGET (4 * FERRY_XFER_CHUNK)
+
+static void on_data(struct ev_handler *h, uint32_t events);
+static void on_pasv(struct ev_handler *h, uint32_t events);
+
+struct transfer *xfer_new(enum xfer_kind kind)
+{
+	struct transfer *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->kind = kind;
+	t->file_fd = t->pipe_r = t->pipe_w = t->target_dirfd = -1;
+	buf_init(&t->stage, 4 * FERRY_XFER_BUF + 2 * FERRY_PATH_MAX);
+	return t;
+}
+
+void xfer_free(struct transfer *t)
+{
+	fd_close(&t->file_fd);
+	fd_close(&t->pipe_r);
+	fd_close(&t->pipe_w);
+	if (t->tmp_name && t->target_dirfd >= 0)
+		unlinkat(t->target_dirfd, t->tmp_name, 0); /* never committed */
+	fd_close(&t->target_dirfd);
+	if (t->dir)
+		closedir(t->dir);
+	buf_free(&t->stage);
+	free(t->target_leaf);
+	free(t->tmp_name);
+	free(t);
+}
+
+static void close_data_fd(struct session *s)
+{
+	if (s->data.fd >= 0) {
+		loop_forget(&s->data);
+		close(s->data.fd);
+		s->data.fd = -1;
+	}
+}
+
+static void close_pasv_fd(struct session *s)
+{
+	if (s->pasv.fd >= 0) {
+		loop_forget(&s->pasv);
+		close(s->pasv.fd);
+		s->pasv.fd = -1;
+	}
+}
+
+void data_reset(struct session *s)
+{
+	close_pasv_fd(s);
+	close_data_fd(s);
+	s->data_mode = DATA_NONE;
+}
+
+/* Ends the transfer: data connection closed, address consumed, then the
+ * final reply for the command that started it. */
+static void xfer_end(struct session *s, int code, const char *text)
+{
+	struct transfer *t = s->xfer;
+	s->xfer = NULL;
+	data_reset(s);
+	if (t)
+		xfer_free(t);
+	/* The reply closes the transfer's command in the transcript. */
+	if (s->xcmd.open) {
+		free(s->cur.arg);
+		s->cur = s->xcmd;
+		s->xcmd.open = false;
+		s->xcmd.arg = NULL;
+	}
+	reply(s, code, "%s", text);
+	session_resume_input(s);
+}
+
+void xfer_fail(struct session *s, int code, const char *text)
+{
+	if (s->xfer)
+		xfer_end(s, code, text);
+}
+
+void xfer_discard(struct session *s)
+{
+	if (s->xfer) {
+		xfer_free(s->xfer);
+		s->xfer = NULL;
+		data_reset(s);
+	}
+}
+
+static void fail_errno(struct session *s, int err)
+{
+	switch (err) {
+	case ENOSPC:
+		xfer_fail(s, R_NO_SPACE, "Insufficient storage space.");
+		break;
+	case EDQUOT:
+	case EFBIG:
+		xfer_fail(s, R_EXCEEDED_STORAGE, "Exceeded storage allocation.");
+		break;
+	default: {
+		char text[128];
+		snprintf(text, sizeof text, "Local error in processing: %s.", strerror(err));
+		xfer_fail(s, R_LOCAL_ERROR, text);
+	}
+	}
+}
+
+/* STOR: puts the received file under its final name. 0 or negative errno. */
+static int commit_upload(struct transfer *t)
+{
+	if (t->in_place)
+		return 0;
+	char tmp[64];
+	const char *from = t->tmp_name;
+	if (t->anon_tmp) {
+		/* Link the anonymous file under a private name, then rename it
+		 * over the target: readers see the old file or the whole new one. */
+		static unsigned long counter;
+		char proc[64];
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->file_fd);
+		snprintf(tmp, sizeof tmp, ".ferry-up.%d.%lu", (int)getpid(), ++counter);
+		if (linkat(AT_FDCWD, proc, t->target_dirfd, tmp, AT_SYMLINK_FOLLOW) < 0)
+			return -errno;
+		from = tmp;
+	}
+	int rc = renameat2(t->target_dirfd, from, t->target_dirfd, t->target_leaf,
+			   t->no_replace ? RENAME_NOREPLACE : 0);
+	if (rc < 0) {
+		rc = -errno;
+		unlinkat(t->target_dirfd, from, 0);
+	}
+	if (!t->anon_tmp) {
+		free(t->tmp_name);
+		t->tmp_name = NULL; /* renamed or removed */
+	}
+	return rc;
+}
+
+static void finish_ok(struct session *s)
+{
+	struct transfer *t = s->xfer;
+	if (t->kind == XK_STOR) {
+		int rc = commit_upload(t);
+		if (rc < 0) {
+			fail_errno(s, -rc);
+			return;
+		}
+	}
+	bool comp = s->cfg->compat == COMPAT_COMP431 && t->kind == XK_RETR;
+	xfer_end(s, comp ? R_FILE_ACTION_OK : R_TRANSFER_COMPLETE,
+		 comp ? "Requested file action completed." : "Transfer complete.");
+}
+
+/* Fills the staging buffer with the next listing batch; false at the end. */
+static bool refill_listing(struct session *s, struct transfer *t)
+{
+	time_t now = time(NULL);
+	int n = 0;
+	while (t->dir && n < FERRY_LIST_BATCH) {
+		errno = 0;
+		struct dirent *de = readdir(t->dir);
+		if (!de) {
+			closedir(t->dir);
+			t->dir = NULL;
+			break;
+		}
+		const char *name = de->d_name;
+		if (name[0] == '.' && (!t->list_all || t->lfmt == LIST_MLSD) &&
+		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(t->dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* vanished while listing */
+		if (listing_entry(&t->stage, t->lfmt, dirfd(t->dir), name, &st, s->writable, now) < 0)
+			break;
+		n++;
+	}
+	return t->stage.len > 0;
+}
+
+/* Fills the staging buffer with the next TYPE A slice of the file. */
+static int refill_ascii(struct transfer *t)
+{
+	char in[FERRY_XFER_BUF / 2];
+	ssize_t r = io_read_some(t->file_fd, in, sizeof in);
+	if (r <= 0)
+		return (int)r;
+	char out[FERRY_XFER_BUF]; /* encoding at most doubles the slice */
+	size_t n = ascii_encode(&t->ascii, in, (size_t)r, out);
+	if (buf_append(&t->stage, out, n) != 0)
+		return -ENOMEM;
+	t->offset += r;
+	return 1;
+}
+
+/* Staged transfers: listings and TYPE A RETR. */
+static void pump_staged(struct session *s, struct transfer *t)
+{
+	size_t budget = XFER_BUDGET;
+	while (budget > 0) {
+		if (t->stage_off == t->stage.len) {
+			buf_clear(&t->stage);
+			t->stage_off = 0;
+			if (t->kind == XK_LIST) {
+				if (!refill_listing(s, t)) {
+					finish_ok(s);
+					return;
+				}
+			} else {
+				int r = refill_ascii(t);
+				if (r < 0) {
+					fail_errno(s, -r);
+					return;
+				}
+				if (r == 0) {
+					finish_ok(s);
+					return;
+				}
+			}
+		}
+		ssize_t w = io_write_some(s->data.fd, t->stage.data + t->stage_off, t->stage.len - t->stage_off);
+		if (w == -EAGAIN)
+			return;
+		if (w < 0) {
+			xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
+			return;
+		}
+		t->stage_off += (size_t)w;
+		t->bytes += (uint64_t)w;
+		budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+	}
+}
+
+static void pump_sendfile(struct session *s, struct transfer *t)
+{
+	size_t budget = XFER_BUDGET;
+	while (budget > 0) {
+		off_t left = t->end - t->offset;
+		if (left <= 0) {
+			finish_ok(s);
+			return;
+		}
+		size_t n = left < FERRY_XFER_CHUNK ? (size_t)left : FERRY_XFER_CHUNK;
+		ssize_t r = sendfile(s->data.fd, t->file_fd, &t->offset, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			if (errno == EPIPE || errno == ECONNRESET)
+				xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
+			else
+				fail_errno(s, errno);
+			return;
+		}
+		if (r == 0) { /* the file shrank under us: send what there was */
+			finish_ok(s);
+			return;
+		}
+		t->bytes += (uint64_t)r;
+		budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+	}
+}
+
+static void pump_splice_in(struct session *s, struct transfer *t)
+{
+	size_t budget = XFER_BUDGET;
+	while (budget > 0) {
+		if (t->piped == 0) {
+			ssize_t r = splice(s->data.fd, NULL, t->pipe_w, NULL, FERRY_XFER_CHUNK,
+					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					return;
+				xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
+				return;
+			}
+			if (r == 0) {
+				finish_ok(s);
+				return;
+			}
+			t->piped = (size_t)r;
+			budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+		}
+		while (t->piped > 0) {
+			ssize_t w = splice(t->pipe_r, NULL, t->file_fd, NULL, t->piped, SPLICE_F_MOVE);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				fail_errno(s, errno);
+				return;
+			}
+			t->piped -= (size_t)w;
+			t->bytes += (uint64_t)w;
+		}
+	}
+}
+
+static void pump_read_in(struct session *s, struct transfer *t)
+{
+	char in[FERRY_XFER_BUF / 2], out[FERRY_XFER_BUF / 2 + 1];
+	size_t budget = XFER_BUDGET;
+	while (budget > 0) {
+		ssize_t r = io_read_some(s->data.fd, in, sizeof in);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
+			return;
+		}
+		size_t n = r == 0 ? ascii_decode_finish(&t->ascii, out) : ascii_decode(&t->ascii, in, (size_t)r, out);
+		int w = io_write_full(t->file_fd, out, n);
+		if (w < 0) {
+			fail_errno(s, -w);
+			return;
+		}
+		if (r == 0) {
+			finish_ok(s);
+			return;
+		}
+		t->bytes += (uint64_t)r;
+		budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+	}
+}
+
+static void pump(struct session *s)
+{
+	struct transfer *t = s->xfer;
+	uint64_t before = t->bytes;
+	if (t->kind == XK_STOR) {
+		if (s->type == 'A')
+			pump_read_in(s, t);
+		else
+			pump_splice_in(s, t);
+	} else if (t->kind == XK_RETR && s->type != 'A') {
+		pump_sendfile(s, t);
+	} else {
+		pump_staged(s, t);
+	}
+	/* A transfer that still runs and moved bytes gets a new stall deadline. */
+	if (s->xfer == t && t->bytes != before)
+		t->deadline_ms = clock_ms() + (long long)s->cfg->data_timeout * 1000;
+}
+
+/* The data connection is up: start moving bytes in the right direction. */
+static void xfer_run(struct session *s)
+{
+	struct transfer *t = s->xfer;
+	t->connecting = false;
+	t->running = true;
+	t->deadline_ms = clock_ms() + (long long)s->cfg->data_timeout * 1000;
+	s->data.fn = on_data;
+	uint32_t mask = t->kind == XK_STOR ? EPOLLIN : EPOLLOUT;
+	if (loop_watch(&s->data, mask) < 0) {
+		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+		return;
+	}
+}
+
+static void on_data(struct ev_handler *h, uint32_t events)
+{
+	struct session *s = (struct session *)((char *)h - offsetof(struct session, data));
+	struct transfer *t = s->xfer;
+	if (!t) {
+		/* A passive connection made before any transfer: the peer hung up. */
+		if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+			close_data_fd(s);
+		else
+			loop_watch(h, 0);
+		return;
+	}
+	if (t->connecting) {
+		int err = 0;
+		socklen_t sl = sizeof err;
+		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0 || err) {
+			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+			return;
+		}
+		xfer_run(s);
+		return;
+	}
+	pump(s);
+}
+
+static void on_pasv(struct ev_handler *h, uint32_t events)
+{
+	(void)events;
+	struct session *s = (struct session *)((char *)h - offsetof(struct session, pasv));
+	for (int i = 0; i < 4; i++) {
+		struct sockaddr_storage peer;
+		socklen_t sl = sizeof peer;
+		int fd = accept4(h->fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		/* Only the control peer may connect: no passive-port theft. */
+		if (!net_same_host(&peer, &s->peer)) {
+			close(fd);
+			continue;
+		}
+		close_pasv_fd(s);
+		close_data_fd(s);
+		s->data.fd = fd;
+		s->data.fn = on_data;
+		if (s->xfer)
+			xfer_run(s);
+		else
+			loop_watch(&s->data, EPOLLRDHUP); /* notice a hang-up while idle */
+		return;
+	}
+}
+
+void xfer_start(struct session *s, struct transfer *t, const char *text150)
+{
+	s->xfer = t;
+	/* The final reply will come from the transfer: park the command. */
+	s->xcmd = s->cur;
+	s->cur.open = false;
+	s->cur.arg = NULL;
+	t->deadline_ms = clock_ms() + (long long)s->cfg->data_timeout * 1000;
+	reply(s, R_FILE_STATUS_OK, "%s", text150);
+	if (s->data_mode == DATA_ACTIVE) {
+		struct sockaddr_storage from = s->local;
+		net_addr_unmap(&from);
+		struct sockaddr_storage to = s->port_addr;
+		if (from.ss_family != to.ss_family)
+			net_addr_unmap(&to);
+		int fd = net_connect_start(&to, from.ss_family == to.ss_family ? &from : NULL);
+		if (fd < 0) {
+			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+			return;
+		}
+		s->data.fd = fd;
+		s->data.fn = on_data;
+		t->connecting = true;
+		if (loop_watch(&s->data, EPOLLOUT) < 0)
+			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+		return;
+	}
+	/* Passive: run now if the client already connected, else wait for it. */
+	if (s->data.fd >= 0)
+		xfer_run(s);
+}
+
+void xfer_tick(struct session *s, long long now)
+{
+	struct transfer *t = s->xfer;
+	if (!t || now < t->deadline_ms)
+		return;
+	if (t->running)
+		xfer_fail(s, R_TRANSFER_ABORTED, "Data connection timed out; transfer aborted.");
+	else
+		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+}
+
+void data_passive(struct session *s, bool extended)
+{
+	data_reset(s);
+	struct sockaddr_storage addr = s->local;
+	net_addr_unmap(&addr);
+	if (!extended && addr.ss_family != AF_INET && !s->cfg->pasv_address) {
+		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
+		return;
+	}
+	int fd = net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi);
+	if (fd < 0) {
+		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-fd));
+		return;
+	}
+	struct sockaddr_storage bound;
+	net_local_addr(fd, &bound);
+	s->pasv.fd = fd;
+	s->pasv.fn = on_pasv;
+	if (loop_watch(&s->pasv, EPOLLIN) < 0) {
+		close_pasv_fd(s);
+		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection.");
+		return;
+	}
+	s->data_mode = DATA_PASSIVE;
+	int port = net_port(&bound);
+	if (extended) {
+		reply(s, R_EPSV, "Entering Extended Passive Mode (|||%d|).", port);
+		return;
+	}
+	struct sockaddr_storage shown = addr;
+	if (s->cfg->pasv_address)
+		net_addr_parse(s->cfg->pasv_address, &shown);
+	net_set_port(&shown, port);
+	char six[32];
+	ftp_port_format(&shown, six, sizeof six);
+	reply(s, R_PASV, "Entering Passive Mode (%s).", six);
+}
+
+void data_active(struct session *s, const struct sockaddr_storage *addr, bool extended)
+{
+	/* No FTP bounce: data goes only to the control peer, never to a
+	 * privileged port. The previous address stays in force on refusal. */
+	if (!net_same_host(addr, &s->peer) || net_port(addr) < 1024) {
+		reply(s, R_PARAM_NOT_IMPLEMENTED, "Data connections only to your own address and ports >= 1024.");
+		return;
+	}
+	data_reset(s);
+	s->port_addr = *addr;
+	s->data_mode = DATA_ACTIVE;
+	if (extended) {
+		reply(s, R_CMD_OK, "EPRT command successful.");
+		return;
+	}
+	char host[64];
+	net_host_str(addr, host, sizeof host);
+	reply(s, R_CMD_OK, "Port command successful (%s,%d).", host, net_port(addr));
+}

@@ -1,0 +1,77 @@
+/* data.h - data connections and the transfers that run over them.
+ *
+ * Address setup: PORT/EPRT store an address (only the control peer's host,
+ * ports >= 1024: no FTP bounce); PASV/EPSV listen on the control
+ * connection's local address and accept only the control peer's host.
+ *
+ * A transfer is prepared by its command handler (file opened, listing
+ * started) and handed to xfer_start, which sends 150, opens the data
+ * connection and pumps it from the event loop in bounded slices:
+ * sendfile(2) for binary RETR, splice(2) for binary STOR, a bounded
+ * staging buffer for listings and TYPE A. xfer_finish/xfer_fail end it
+ * with the final reply and release everything it held. */
+#ifndef FERRY_DATA_H
+#define FERRY_DATA_H
+
+#include "ftpaddr.h"
+#include "listing.h"
+#include "session.h"
+#include "xfer.h"
+
+#include <dirent.h>
+
+enum xfer_kind {
+	XK_RETR,
+	XK_STOR,
+	XK_LIST,
+};
+
+struct transfer {
+	enum xfer_kind kind;
+	bool connecting;          /* active connect in progress */
+	bool running;             /* data connection up, bytes moving */
+	long long deadline_ms;    /* connect/accept deadline, then stall deadline */
+	uint64_t bytes;
+
+	int file_fd;              /* RETR source / STOR destination */
+	off_t offset, end;        /* RETR: next byte to send, size at start */
+	int pipe_r, pipe_w;       /* STOR: splice pipe */
+	size_t piped;             /* STOR: bytes in the pipe not yet in the file */
+
+	DIR *dir;                 /* LIST: the directory being listed, NULL when done */
+	enum list_format lfmt;
+	bool list_all;            /* -a: include dot entries */
+	struct buf stage;         /* bytes ready for the data socket */
+	size_t stage_off;
+	struct ascii_state ascii;
+
+	/* STOR: where the bytes land. */
+	int target_dirfd;         /* O_PATH parent directory */
+	char *target_leaf;        /* final name, owned */
+	char *tmp_name;           /* named temporary (when O_TMPFILE is unsupported), owned */
+	bool anon_tmp;            /* file_fd is an O_TMPFILE, linked in on success */
+	bool in_place;            /* APPE / REST+STOR: write the target directly */
+	bool no_replace;          /* STOU: never replace an existing name */
+};
+
+struct transfer *xfer_new(enum xfer_kind kind);
+/* Sends "150 text" and opens the data connection. Takes ownership of t. */
+void xfer_start(struct session *s, struct transfer *t, const char *text150);
+/* Ends the running transfer with code/text (426, 451, 452, ...). */
+void xfer_fail(struct session *s, int code, const char *text);
+/* Releases a transfer that never started (t is not s->xfer). */
+void xfer_free(struct transfer *t);
+/* Ends the running transfer, if any, without a reply (QUIT, teardown);
+ * its data connection is closed too. */
+void xfer_discard(struct session *s);
+/* Deadlines: called once a second. */
+void xfer_tick(struct session *s, long long now);
+
+/* Closes any passive listener and data connection; DATA_NONE. */
+void data_reset(struct session *s);
+/* PASV (extended = false) or EPSV: replies 227/229 or an error. */
+void data_passive(struct session *s, bool extended);
+/* PORT/EPRT already parsed: applies the bounce checks and replies. */
+void data_active(struct session *s, const struct sockaddr_storage *addr, bool extended);
+
+#endif

@@ -1,0 +1,101 @@
+#include "listing.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static char type_char(mode_t m)
+{
+	if (S_ISDIR(m)) return 'd';
+	if (S_ISLNK(m)) return 'l';
+	if (S_ISCHR(m)) return 'c';
+	if (S_ISBLK(m)) return 'b';
+	if (S_ISFIFO(m)) return 'p';
+	if (S_ISSOCK(m)) return 's';
+	return '-';
+}
+
+static void mode_string(mode_t m, char out[11])
+{
+	static const char rwx[] = "rwxrwxrwx";
+	out[0] = type_char(m);
+	for (int i = 0; i < 9; i++)
+		out[i + 1] = (m & (1u << (8 - i))) ? rwx[i] : '-';
+	if (m & S_ISUID) out[3] = (m & S_IXUSR) ? 's' : 'S';
+	if (m & S_ISGID) out[6] = (m & S_IXGRP) ? 's' : 'S';
+	if (m & S_ISVTX) out[9] = (m & S_IXOTH) ? 't' : 'T';
+	out[10] = '\0';
+}
+
+static int append_name(struct buf *out, const char *name)
+{
+	for (const char *p = name; *p; p++) {
+		char c = (*p == '\r' || *p == '\n') ? '?' : *p;
+		int rc = buf_append(out, &c, 1);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int listing_facts(struct buf *out, const struct stat *st, bool writable)
+{
+	char mtime[32];
+	struct tm tm;
+	gmtime_r(&st->st_mtime, &tm);
+	strftime(mtime, sizeof mtime, "%Y%m%d%H%M%S", &tm);
+	const char *type = S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file" : "OS.unix=other";
+	const char *perm = S_ISDIR(st->st_mode) ? (writable ? "elcmpf" : "el") : (writable ? "radfw" : "r");
+	int rc = buf_printf(out, "type=%s;", type);
+	if (!rc && S_ISREG(st->st_mode))
+		rc = buf_printf(out, "size=%lld;", (long long)st->st_size);
+	if (!rc)
+		rc = buf_printf(out, "modify=%s;perm=%s;unix.mode=0%o;", mtime, perm,
+				(unsigned)(st->st_mode & 07777));
+	return rc;
+}
+
+int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
+		  const struct stat *st, bool writable, time_t now)
+{
+	int rc;
+	switch (fmt) {
+	case LIST_NAMES:
+		rc = append_name(out, name);
+		break;
+	case LIST_MLSD:
+		rc = listing_facts(out, st, writable);
+		if (!rc)
+			rc = buf_append(out, " ", 1);
+		if (!rc)
+			rc = append_name(out, name);
+		break;
+	default: {
+		char mode[11], when[32];
+		mode_string(st->st_mode, mode);
+		struct tm tm;
+		localtime_r(&st->st_mtime, &tm);
+		/* ls -l: the time of day for the last six months, else the year. */
+		long age = (long)(now - st->st_mtime);
+		strftime(when, sizeof when, (age < 0 || age > 15552000) ? "%b %e  %Y" : "%b %e %H:%M", &tm);
+		rc = buf_printf(out, "%s %3lu %-8u %-8u %12lld %s ", mode, (unsigned long)st->st_nlink,
+				(unsigned)st->st_uid, (unsigned)st->st_gid, (long long)st->st_size, when);
+		if (!rc)
+			rc = append_name(out, name);
+		if (!rc && S_ISLNK(st->st_mode) && dirfd >= 0) {
+			char target[4096];
+			ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
+			if (n > 0) {
+				target[n] = '\0';
+				rc = buf_append(out, " -> ", 4);
+				if (!rc)
+					rc = append_name(out, target);
+			}
+		}
+		break;
+	}
+	}
+	if (!rc)
+		rc = buf_append(out, "\r\n", 2);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/* listing.h - directory listing lines: LIST (ls -l), NLST (names), MLSD/MLST facts.
+ *
+ * Each call appends one entry, CRLF-terminated, to out. Names are written
+ * as they are on disk except that CR and LF become '?' (a name must not
+ * split a listing line, nor a reply line in STAT and MLST). */
+#ifndef FERRY_LISTING_H
+#define FERRY_LISTING_H
+
+#include "buf.h"
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+enum list_format {
+	LIST_LONG,  /* LIST and STAT: ls -l style */
+	LIST_NAMES, /* NLST */
+	LIST_MLSD,  /* MLSD: facts; name */
+};
+
+/* dirfd/name locate the entry (for a symlink's target in LIST). */
+int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
+		  const struct stat *st, bool writable, time_t now);
+/* The MLST facts for st, "type=file;size=..;modify=..;perm=..;unix.mode=0644;" */
+int listing_facts(struct buf *out, const struct stat *st, bool writable);
+
+#endif

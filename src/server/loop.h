@@ -1,0 +1,27 @@
+/* loop.h - the event loop: one epoll instance per worker process.
+ *
+ * Each watched fd has an ev_handler embedded in its owner; the loop calls
+ * handler->fn with the ready events. Handlers must not free their owner
+ * from inside the callback: sessions are marked for closing and reaped by
+ * the worker after the dispatch pass (see worker.c). Level-triggered, so a
+ * handler that stops early (work cap reached) is simply called again. */
+#ifndef FERRY_LOOP_H
+#define FERRY_LOOP_H
+
+#include <stdint.h>
+
+struct ev_handler {
+	void (*fn)(struct ev_handler *h, uint32_t events);
+	int fd;
+	uint32_t events; /* currently registered mask, 0 = not registered */
+};
+
+int loop_init(void);
+/* Registers, changes or (mask 0) removes h->fd. 0 or negative errno. */
+int loop_watch(struct ev_handler *h, uint32_t mask);
+/* Forgets h (before its fd is closed). */
+void loop_forget(struct ev_handler *h);
+/* Waits up to timeout_ms and dispatches; returns events handled or negative errno (-EINTR on a signal). */
+int loop_run_once(int timeout_ms);
+
+#endif

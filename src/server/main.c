@@ -1,0 +1,212 @@
+/* ferryd - the ferry FTP server: start-up, privileges, worker processes. */
+#include "config.h"
+#include "ferry_limits.h"
+#include "net.h"
+#include "stream.h"
+#include "users.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 64
+
+static volatile sig_atomic_t parent_stop;
+
+static void on_parent_signal(int sig)
+{
+	(void)sig;
+	parent_stop = 1;
+}
+
+/* Started as root: become an unprivileged user before any client byte is
+ * read. The default account is the owner of the served directory (when
+ * that is not root), else nobody. */
+static int drop_privileges(const struct config *cfg, const char *root)
+{
+	struct passwd *pw = NULL;
+	if (cfg->run_as) {
+		pw = getpwnam(cfg->run_as);
+		if (!pw) {
+			fprintf(stderr, "ferryd: --user %s: no such account\n", cfg->run_as);
+			return -1;
+		}
+	} else {
+		struct stat st;
+		if (stat(root, &st) == 0 && st.st_uid != 0)
+			pw = getpwuid(st.st_uid);
+		if (!pw)
+			pw = getpwnam("nobody");
+		if (!pw) {
+			fprintf(stderr, "ferryd: no unprivileged account to run as (use --user NAME)\n");
+			return -1;
+		}
+	}
+	if (pw->pw_uid == 0) {
+		fprintf(stderr, "ferryd: refusing to serve as root (use --user NAME)\n");
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		fprintf(stderr, "ferryd: cannot become %s: %s\n", pw->pw_name, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		fprintf(stderr, "ferryd: privileges could not be dropped\n");
+		return -1;
+	}
+	if (cfg->writable && access(root, W_OK) != 0)
+		fprintf(stderr, "ferryd: warning: %s cannot write %s; uploads will fail\n", pw->pw_name, root);
+	return 0;
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static pid_t spawn_worker(int listen_fd, const struct config *cfg)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		_exit(worker_run(listen_fd, cfg));
+	}
+	return pid;
+}
+
+/* The parent only supervises: it restarts a worker that died and, on
+ * SIGTERM/SIGINT, passes the signal on and waits for the workers. */
+static int supervise(int listen_fd, const struct config *cfg, int n)
+{
+	pid_t pids[MAX_WORKERS];
+	struct sigaction sa = {.sa_handler = on_parent_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (int i = 0; i < n; i++) {
+		pids[i] = spawn_worker(listen_fd, cfg);
+		if (pids[i] < 0) {
+			fprintf(stderr, "ferryd: fork: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	bool stopping = false;
+	int alive = n;
+	while (alive > 0) {
+		if (parent_stop && !stopping) {
+			stopping = true;
+			for (int i = 0; i < n; i++)
+				if (pids[i] > 0)
+					kill(pids[i], SIGTERM);
+		}
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			pids[i] = -1;
+			if (stopping || parent_stop) {
+				alive--;
+			} else {
+				fprintf(stderr, "ferryd: worker %d exited (status %d); restarting it\n", (int)pid, status);
+				sleep(1);
+				pids[i] = spawn_worker(listen_fd, cfg);
+				if (pids[i] < 0)
+					alive--;
+			}
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file-size limit must give EFBIG, not kill us */
+
+	struct config cfg;
+	int rc = config_parse(&cfg, argc, argv);
+	if (rc != 0 || cfg.exit_now)
+		return rc;
+	if (cfg.hash_password)
+		return users_hash_password();
+
+	char root[PATH_MAX];
+	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0 || !realpath(cfg.root, root)) {
+		fprintf(stderr, "ferryd: cannot serve %s: %s\n", cfg.root, strerror(errno));
+		return 2;
+	}
+	if (cfg.stream)
+		return stream_serve(cfg.port, cfg.verbose, rootfd);
+
+	ferryd_anon_rootfd = rootfd;
+	char err[512];
+	if (cfg.users_file && users_load(cfg.users_file, err, sizeof err) != 0) {
+		fprintf(stderr, "ferryd: %s\n", err);
+		return 2;
+	}
+	int lfd = net_listen(cfg.bind_addr, cfg.port, 1024, err, sizeof err);
+	if (lfd < 0) {
+		fprintf(stderr, "ferryd: %s\n", err);
+		return 2;
+	}
+	raise_fd_limit();
+	if (geteuid() == 0) {
+		if (drop_privileges(&cfg, root) != 0)
+			return 2;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		fprintf(stderr, "ferryd: no_new_privs: %s\n", strerror(errno));
+		return 2;
+	}
+	if (worker_shared_init() < 0) {
+		fprintf(stderr, "ferryd: shared memory: %s\n", strerror(errno));
+		return 2;
+	}
+	struct sockaddr_storage bound;
+	net_local_addr(lfd, &bound);
+	if (cfg.compat == COMPAT_NONE) {
+		char host[64];
+		const char *shown = cfg.bind_addr ? net_host_str(&bound, host, sizeof host) : "0.0.0.0";
+		bool v6 = strchr(shown, ':') != NULL;
+		fprintf(stderr, "ferryd: serving %s (%s%s%s) on ftp://%s%s%s:%d/\n", root,
+			!cfg.anonymous ? "no anonymous" : cfg.writable ? "anonymous, writable" : "anonymous, read-only",
+			cfg.users_file ? ", users from " : "", cfg.users_file ? cfg.users_file : "", v6 ? "[" : "",
+			shown, v6 ? "]" : "", net_port(&bound));
+	}
+	int workers = cfg.workers;
+	if (workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
+	}
+	/* The seed-004 transcript is one ordered stream: one process. */
+	if (cfg.compat == COMPAT_COMP431 || workers == 1)
+		return worker_run(lfd, &cfg);
+	return supervise(lfd, &cfg, workers);
+}

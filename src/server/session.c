@@ -1,0 +1,317 @@
+#include "session.h"
+
+#include "data.h"
+#include "ferry_limits.h"
+#include "net.h"
+#include "reply.h"
+#include "sys.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+static void on_ctrl(struct ev_handler *h, uint32_t events);
+
+static const char *const login_state_names[] = {
+	[LOGIN_NONE] = "none",
+	[LOGIN_USER] = "user-given",
+	[LOGIN_DONE] = "logged-in",
+};
+
+void session_set_login(struct session *s, enum login_state st)
+{
+	(void)login_state_names;
+	s->login = st;
+	if (st == LOGIN_NONE) {
+		free(s->user);
+		s->user = NULL;
+	}
+}
+
+struct session *session_new(int fd, const struct config *cfg, unsigned long id, unsigned ip_slot)
+{
+	struct session *s = calloc(1, sizeof *s);
+	if (!s) {
+		close(fd);
+		return NULL;
+	}
+	s->id = id;
+	s->cfg = cfg;
+	s->ip_slot = ip_slot;
+	s->ctrl.fd = fd;
+	s->ctrl.fn = on_ctrl;
+	s->pasv.fd = -1;
+	s->data.fd = -1;
+	s->rootfd = -1;
+	s->type = 'A'; /* RFC 959 default; clients switch to I */
+	line_init(&s->lr, FERRY_LINE_MAX, true);
+	buf_init(&s->in, FERRY_CTRL_READ);
+	buf_init(&s->out, FERRY_CTRL_OUT_MAX);
+	net_peer_addr(fd, &s->peer);
+	net_local_addr(fd, &s->local);
+	/* ABOR may arrive as urgent data (Telnet Synch): keep it in the stream. */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	s->last_active_ms = clock_ms();
+	if (loop_watch(&s->ctrl, EPOLLIN) < 0) {
+		session_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	xfer_discard(s);
+	data_reset(s);
+	loop_forget(&s->ctrl);
+	fd_close(&s->ctrl.fd);
+	fd_close(&s->rootfd);
+	line_free(&s->lr);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	free(s->user);
+	free(s->cwd);
+	free(s->rnfr);
+	free(s->cur.arg);
+	free(s->xcmd.arg);
+	free(s);
+}
+
+void session_close(struct session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	/* Release the transfer now: a half-received upload is dropped, never committed. */
+	xfer_discard(s);
+	data_reset(s);
+	loop_forget(&s->ctrl);
+	worker_mark_ready(s); /* reaped after this pass */
+}
+
+static void update_ctrl_watch(struct session *s)
+{
+	if (s->closing)
+		return;
+	uint32_t mask = 0;
+	if (!s->input_paused && !s->quitting)
+		mask |= EPOLLIN;
+	if (s->out.len)
+		mask |= EPOLLOUT;
+	if (loop_watch(&s->ctrl, mask) < 0)
+		session_close(s);
+}
+
+static void flush_out(struct session *s)
+{
+	while (s->out.len) {
+		ssize_t w = io_write_some(s->ctrl.fd, s->out.data, s->out.len);
+		if (w == -EAGAIN)
+			break;
+		if (w < 0) {
+			session_close(s);
+			return;
+		}
+		buf_consume(&s->out, (size_t)w);
+	}
+	if (s->out.len == 0) {
+		buf_shrink_if_empty(&s->out);
+		if (s->quitting) {
+			session_close(s);
+			return;
+		}
+	}
+	update_ctrl_watch(s);
+}
+
+void transcript(struct session *s, const char *fmt, ...)
+{
+	if (!s->cfg->verbose)
+		return;
+	char line[FERRY_LINE_MAX + 256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	/* Control bytes from a client must not forge transcript lines either. */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = '?';
+	if (s->cfg->compat == COMPAT_COMP431)
+		printf("%s\n", line);
+	else
+		printf("[%lu] %s\n", s->id, line);
+}
+
+static void end_command(struct session *s, int code, const char *text)
+{
+	if (!s->cur.open)
+		return;
+	s->cur.open = false;
+	if (s->cfg->compat != COMPAT_COMP431) {
+		const char *arg = s->cur.arg ? s->cur.arg : "";
+		const char *sep = s->cur.arg ? " " : "";
+		if (strcmp(s->cur.verb, "PASS") == 0)
+			arg = "****";
+		if (code < 400) /* 3xx: accepted, the next step is the client's */
+			transcript(s, "SUCCESS %s%s%s", s->cur.verb, sep, arg);
+		else
+			transcript(s, "FAILURE %s%s%s: %d %s", s->cur.verb, sep, arg, code, text);
+	}
+	free(s->cur.arg);
+	s->cur.arg = NULL;
+}
+
+void reply_raw(struct session *s, const char *text, size_t len)
+{
+	if (s->closing)
+		return;
+	if (buf_append(&s->out, text, len) != 0) {
+		/* The client does not read its replies: drop it. */
+		session_close(s);
+		return;
+	}
+	flush_out(s);
+}
+
+void reply(struct session *s, int code, const char *fmt, ...)
+{
+	char text[FERRY_LINE_MAX + 512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+
+	/* Multi-line: "ddd-first", middle lines as given, "ddd last". */
+	char wire[sizeof text + 64];
+	size_t w = 0;
+	char *line = text;
+	for (;;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		int n;
+		if (line == text)
+			n = snprintf(wire + w, sizeof wire - w, "%d%c%s\r\n", code, nl ? '-' : ' ', line);
+		else if (nl)
+			n = snprintf(wire + w, sizeof wire - w, "%s\r\n", line);
+		else
+			n = snprintf(wire + w, sizeof wire - w, "%d %s\r\n", code, line);
+		if (n < 0 || (size_t)n >= sizeof wire - w)
+			break;
+		if (s->cfg->verbose) {
+			if (line == text)
+				transcript(s, "%d%c%s", code, nl ? '-' : ' ', line);
+			else if (nl)
+				transcript(s, "%s", line);
+			else
+				transcript(s, "%d %s", code, line);
+		}
+		w += (size_t)n;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	reply_raw(s, wire, w);
+	if (code >= 200)
+		end_command(s, code, text);
+}
+
+void session_resume_input(struct session *s)
+{
+	s->input_paused = false;
+	s->paused_until_ms = 0;
+	update_ctrl_watch(s);
+	worker_mark_ready(s);
+}
+
+void session_process_input(struct session *s)
+{
+	for (int i = 0; i < FERRY_CMDS_PER_WAKEUP; i++) {
+		if (s->closing || s->quitting || s->input_paused)
+			return;
+		if (!s->line_ready) {
+			size_t used = 0;
+			enum line_result r = line_feed(&s->lr, s->in.data, s->in.len, &used);
+			buf_consume(&s->in, used);
+			if (r == LINE_MORE) {
+				buf_shrink_if_empty(&s->in);
+				return;
+			}
+			if (r == LINE_TOO_LONG) {
+				line_reset(&s->lr);
+				command_line_too_long(s);
+				continue;
+			}
+			s->line_ready = true; /* a complete line waits in lr.line */
+		}
+		/* During a transfer only ABOR, STAT and NOOP run; others wait. */
+		if (s->xfer && !command_allowed_during_transfer(s->lr.line.data)) {
+			s->input_paused = true;
+			update_ctrl_watch(s);
+			return;
+		}
+		s->last_active_ms = clock_ms();
+		s->line_ready = false;
+		command_dispatch(s, s->lr.line.data);
+		line_reset(&s->lr);
+	}
+	/* Cap reached with input left: continue on the next pass. */
+	if (s->in.len)
+		worker_mark_ready(s);
+}
+
+static void on_ctrl(struct ev_handler *h, uint32_t events)
+{
+	struct session *s = (struct session *)((char *)h - offsetof(struct session, ctrl));
+	if (events & EPOLLOUT)
+		flush_out(s);
+	if (s->closing)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (s->in.len < FERRY_CTRL_READ && !s->input_paused) {
+			char chunk[FERRY_CTRL_READ];
+			ssize_t r = io_read_some(h->fd, chunk, FERRY_CTRL_READ - s->in.len);
+			if (r == 0 || (r < 0 && r != -EAGAIN)) {
+				session_close(s);
+				return;
+			}
+			if (r > 0 && buf_append(&s->in, chunk, (size_t)r) != 0) {
+				session_close(s);
+				return;
+			}
+		} else if (events & (EPOLLHUP | EPOLLERR)) {
+			session_close(s);
+			return;
+		}
+		session_process_input(s);
+	}
+}
+
+void session_tick(struct session *s, long long now)
+{
+	if (s->closing)
+		return;
+	if (s->xfer) {
+		xfer_tick(s, now);
+		return;
+	}
+	if (s->paused_until_ms && now >= s->paused_until_ms) {
+		session_resume_input(s);
+		return;
+	}
+	if (now - s->last_active_ms > (long long)s->cfg->idle_timeout * 1000 && !s->quitting) {
+		reply(s, R_UNAVAILABLE, "Timeout: closing control connection.");
+		s->quitting = true;
+		flush_out(s);
+	}
+}

@@ -1,0 +1,118 @@
+/* session.h - one FTP session: its state machine and control connection.
+ *
+ * States (RFC 959 section 6, login part):
+ *   LOGIN_NONE  connected; only USER PASS QUIT FEAT SYST HELP NOOP allowed
+ *   LOGIN_USER  USER given; PASS must come next (anything else but USER or
+ *               QUIT gets 530 and drops back to LOGIN_NONE)
+ *   LOGIN_DONE  logged in; file commands allowed
+ * Only session_set_login changes the login state.
+ *
+ * Pending per-command state is explicit: the data address in force
+ * (data_mode), a REST offset, an RNFR source, and at most one transfer.
+ * A session is never freed inside an event callback: session_close marks
+ * it and the worker reaps it after the dispatch pass. */
+#ifndef FERRY_SESSION_H
+#define FERRY_SESSION_H
+
+#include "buf.h"
+#include "config.h"
+#include "line.h"
+#include "loop.h"
+#include "users.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum login_state {
+	LOGIN_NONE,
+	LOGIN_USER,
+	LOGIN_DONE,
+};
+
+enum data_mode {
+	DATA_NONE,    /* no PORT/EPRT/PASV/EPSV in force */
+	DATA_ACTIVE,  /* PORT/EPRT address stored; we connect when a transfer starts */
+	DATA_PASSIVE, /* listening on pasv_fd; data_fd set once the client connected */
+};
+
+struct transfer;
+
+/* A command whose final reply is still to come (for the transcript). */
+struct cmd_record {
+	bool open;
+	char verb[16];
+	char *arg; /* owned; NULL when the command had none */
+};
+
+struct session {
+	struct ev_handler ctrl;  /* control socket */
+	struct ev_handler pasv;  /* passive listening socket, fd -1 when none */
+	struct ev_handler data;  /* data socket, fd -1 when none */
+	unsigned long id;
+	const struct config *cfg;
+	struct sockaddr_storage peer, local;
+	unsigned ip_slot;        /* slot in the shared per-address table */
+
+	struct line_reader lr;
+	struct buf in;           /* control bytes read, not yet parsed */
+	struct buf out;          /* replies not yet written */
+
+	enum login_state login;
+	char *user;              /* name from USER, owned */
+	bool anonymous, writable;
+	int rootfd;              /* the session's jail, -1 before login */
+	char *cwd;               /* canonical virtual path, owned */
+	int failed_logins;
+
+	enum data_mode data_mode;
+	struct sockaddr_storage port_addr;
+	bool epsv_all;
+	char type;               /* 'A' or 'I' */
+	uint64_t rest;
+	char *rnfr;              /* pending rename source (virtual path), owned */
+	struct transfer *xfer;   /* the running transfer, NULL when none */
+
+	struct cmd_record cur;   /* command being answered */
+	struct cmd_record xcmd;  /* the command that started the transfer */
+
+	long long last_active_ms;
+	long long paused_until_ms; /* input ignored until then (failed login delay) */
+	bool input_paused;
+	bool line_ready;         /* lr.line holds a complete line not yet run */
+	bool quitting;           /* close once out is written */
+	bool closing;            /* reap at the end of the pass */
+	bool in_ready;           /* queued on the worker's ready list */
+	struct session *ready_next;
+	struct session *next, *prev;
+};
+
+/* Takes ownership of fd (accepted, non-blocking). NULL on allocation failure. */
+struct session *session_new(int fd, const struct config *cfg, unsigned long id, unsigned ip_slot);
+void session_free(struct session *s);
+void session_close(struct session *s);
+void session_set_login(struct session *s, enum login_state st);
+
+/* Queues a reply; text may hold '\n' for a multi-line reply (each line is
+ * prefixed per RFC 959). A final reply (>= 200) ends s->cur in the transcript. */
+void reply(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Queues raw, already formatted control bytes (multi-line bodies). */
+void reply_raw(struct session *s, const char *text, size_t len);
+
+/* Parses and runs buffered commands, a bounded number per call. */
+void session_process_input(struct session *s);
+/* Called by the worker: timeouts and the failed-login delay. */
+void session_tick(struct session *s, long long now);
+/* Resumes reading commands (after a transfer or a delay). */
+void session_resume_input(struct session *s);
+
+/* Transcript (-v): one line, prefixed "[id] " unless in comp431 mode. */
+void transcript(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Commands (commands.c). */
+void command_dispatch(struct session *s, char *line);
+void command_line_too_long(struct session *s);
+/* True for verbs handled while a transfer runs (ABOR, STAT, NOOP). */
+bool command_allowed_during_transfer(const char *line);
+
+#endif

@@ -1,0 +1,224 @@
+#include "worker.h"
+
+#include "data.h"
+#include "ferry_limits.h"
+#include "loop.h"
+#include "net.h"
+#include "reply.h"
+#include "session.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int ferryd_anon_rootfd = -1;
+
+/* Per-address session counts live in hashed slots; two addresses sharing
+ * a slot share a limit, which errs on the side of refusing. */
+#define IP_SLOTS 4096
+
+struct shared_counters {
+	atomic_ulong next_id;
+	atomic_int sessions;
+	atomic_int per_ip[IP_SLOTS];
+};
+
+static struct shared_counters *shared;
+static struct session *all_sessions;
+static struct session *ready_head;
+static const struct config *config;
+static struct ev_handler listener;
+static volatile sig_atomic_t stop_requested;
+
+int worker_shared_init(void)
+{
+	void *p = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	shared = p;
+	return 0;
+}
+
+void worker_mark_ready(struct session *s)
+{
+	if (s->in_ready)
+		return;
+	s->in_ready = true;
+	s->ready_next = ready_head;
+	ready_head = s;
+}
+
+void worker_session_gone(struct session *s)
+{
+	atomic_fetch_sub(&shared->sessions, 1);
+	atomic_fetch_sub(&shared->per_ip[s->ip_slot], 1);
+}
+
+static unsigned ip_slot_of(const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage a = *peer;
+	net_addr_unmap(&a);
+	const unsigned char *p;
+	size_t n;
+	if (a.ss_family == AF_INET) {
+		p = (const unsigned char *)&((struct sockaddr_in *)&a)->sin_addr;
+		n = 4;
+	} else {
+		/* IPv6: one slot per /64, the unit one host usually controls. */
+		p = (const unsigned char *)&((struct sockaddr_in6 *)&a)->sin6_addr;
+		n = 8;
+	}
+	unsigned h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % IP_SLOTS;
+}
+
+static void refuse(int fd, const char *line)
+{
+	/* Best effort on a fresh socket: the send buffer is empty. */
+	ssize_t w = write(fd, line, strlen(line));
+	(void)w;
+	close(fd);
+}
+
+static void on_accept(struct ev_handler *h, uint32_t events)
+{
+	(void)events;
+	for (int i = 0; i < FERRY_ACCEPTS_PER_WAKEUP && !stop_requested; i++) {
+		struct sockaddr_storage peer;
+		socklen_t sl = sizeof peer;
+		int fd = accept4(h->fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN: another worker took it; EMFILE: try later */
+		unsigned slot = ip_slot_of(&peer);
+		int total = atomic_fetch_add(&shared->sessions, 1) + 1;
+		int mine = atomic_fetch_add(&shared->per_ip[slot], 1) + 1;
+		if (total > config->max_sessions || (config->max_per_ip && mine > config->max_per_ip)) {
+			atomic_fetch_sub(&shared->sessions, 1);
+			atomic_fetch_sub(&shared->per_ip[slot], 1);
+			refuse(fd, total > config->max_sessions ? "421 Too many users, try again later.\r\n"
+								: "421 Too many connections from your address.\r\n");
+			continue;
+		}
+		unsigned long id = atomic_fetch_add(&shared->next_id, 1) + 1;
+		struct session *s = session_new(fd, config, id, slot);
+		if (!s) {
+			atomic_fetch_sub(&shared->sessions, 1);
+			atomic_fetch_sub(&shared->per_ip[slot], 1);
+			continue;
+		}
+		s->next = all_sessions;
+		if (all_sessions)
+			all_sessions->prev = s;
+		all_sessions = s;
+		if (config->compat != COMPAT_COMP431) {
+			char host[64];
+			transcript(s, "connection from %s port %d", net_host_str(&s->peer, host, sizeof host),
+				   net_port(&s->peer));
+		}
+		reply(s, R_READY, "%s",
+		      config->compat == COMPAT_COMP431 ? "COMP 431 FTP server ready." : "ferry FTP server ready.");
+	}
+}
+
+static void reap(struct session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		all_sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (config->compat != COMPAT_COMP431)
+		transcript(s, "connection closed");
+	worker_session_gone(s);
+	session_free(s);
+}
+
+static void run_ready(void)
+{
+	/* Bounded: sessions queued while running go to the next pass. */
+	struct session *list = ready_head;
+	ready_head = NULL;
+	while (list) {
+		struct session *s = list;
+		list = s->ready_next;
+		s->in_ready = false;
+		if (!s->closing)
+			session_process_input(s);
+		if (s->closing && !s->in_ready)
+			reap(s);
+	}
+}
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+int worker_run(int listen_fd, const struct config *cfg)
+{
+	config = cfg;
+	if (loop_init() < 0) {
+		fprintf(stderr, "ferryd: epoll: %s\n", strerror(errno));
+		return 1;
+	}
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	listener.fd = listen_fd;
+	listener.fn = on_accept;
+	if (loop_watch(&listener, EPOLLIN | EPOLLEXCLUSIVE) < 0) {
+		fprintf(stderr, "ferryd: epoll: %s\n", strerror(errno));
+		return 1;
+	}
+	long long last_tick = clock_ms();
+	long long grace_end = 0;
+	for (;;) {
+		long long now = clock_ms();
+		int timeout = ready_head ? 0 : (int)(last_tick + 1000 - now);
+		if (timeout < 0)
+			timeout = 0;
+		int n = loop_run_once(timeout);
+		if (n < 0 && n != -EINTR) {
+			fprintf(stderr, "ferryd: epoll_wait: %s\n", strerror(-n));
+			return 1;
+		}
+		run_ready();
+		now = clock_ms();
+		if (stop_requested && !grace_end) {
+			/* Stop accepting; idle sessions go now, transfers may finish. */
+			loop_forget(&listener);
+			grace_end = now + 30000;
+			for (struct session *s = all_sessions; s; s = s->next)
+				if (!s->xfer && !s->closing) {
+					reply(s, R_UNAVAILABLE, "Server shutting down.");
+					session_close(s);
+				}
+			run_ready();
+		}
+		if (now - last_tick >= 1000 || stop_requested) {
+			last_tick = now;
+			for (struct session *s = all_sessions; s; s = s->next) {
+				session_tick(s, now);
+				if (stop_requested && !s->xfer && !s->closing) {
+					reply(s, R_UNAVAILABLE, "Server shutting down.");
+					session_close(s);
+				}
+			}
+			run_ready();
+		}
+		if (stop_requested && (!all_sessions || now >= grace_end))
+			return 0;
+	}
+}

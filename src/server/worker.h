@@ -1,0 +1,27 @@
+/* worker.h - one worker process: accepts sessions from the shared listening
+ * socket and runs them in its event loop until told to stop.
+ *
+ * Workers share the port through one listening socket registered with
+ * EPOLLEXCLUSIVE (one worker woken per connection), and share counters
+ * (session ids, sessions in total and per address) in a MAP_SHARED page
+ * so limits hold across workers. */
+#ifndef FERRY_WORKER_H
+#define FERRY_WORKER_H
+
+#include "config.h"
+
+struct session;
+
+/* The served directory (O_PATH), root of every anonymous session. */
+extern int ferryd_anon_rootfd;
+
+/* Allocates the shared counters; before forking workers. */
+int worker_shared_init(void);
+/* Runs until SIGTERM/SIGINT and then drains: returns the exit code. */
+int worker_run(int listen_fd, const struct config *cfg);
+/* Queues s to have its buffered input processed on the next pass. */
+void worker_mark_ready(struct session *s);
+/* Sessions counters: called when a session ends. */
+void worker_session_gone(struct session *s);
+
+#endif
