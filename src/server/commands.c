@@ -147,6 +147,13 @@ static bool is_anonymous_name(const char *name)
 	return strcasecmp(name, "anonymous") == 0 || strcasecmp(name, "ftp") == 0;
 }
 
+/* Seed 004's server takes any name as a guest; ferry's default only the
+ * anonymous names (the others are virtual users). */
+static bool is_guest(const struct session *s, const char *name)
+{
+	return is_anonymous_name(name) || s->cfg->compat == COMPAT_COMP431;
+}
+
 static void cmd_user(struct session *s, char *arg)
 {
 	session_set_login(s, LOGIN_NONE);
@@ -161,7 +168,7 @@ static void cmd_user(struct session *s, char *arg)
 		return;
 	}
 	session_set_login(s, LOGIN_USER);
-	if (is_anonymous_name(arg)) {
+	if (is_guest(s, arg)) {
 		reply(s, R_NEED_PASSWORD, "Guest access OK, send password.");
 	} else {
 		char name[256];
@@ -194,7 +201,7 @@ static void cmd_pass(struct session *s, char *arg)
 			reply(s, R_BAD_SEQUENCE, "Login with USER first.");
 		return;
 	}
-	if (is_anonymous_name(s->user)) {
+	if (is_guest(s, s->user)) {
 		s->rootfd = fcntl(ferryd_anon_rootfd, F_DUPFD_CLOEXEC, 0);
 		s->anonymous = true;
 		s->writable = s->cfg->writable;
@@ -1092,7 +1099,7 @@ void command_dispatch(struct session *s, char *line)
 	int split = line_split_command(line, verb, &arg);
 
 	/* Echo the command (passwords of real users masked). */
-	if (split == 0 && strcmp(verb, "PASS") == 0 && s->user && !is_anonymous_name(s->user))
+	if (split == 0 && strcmp(verb, "PASS") == 0 && s->user && !is_guest(s, s->user))
 		transcript(s, "PASS ****");
 	else
 		transcript(s, "%s", line);

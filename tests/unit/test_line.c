@@ -1,0 +1,152 @@
+/* Unit tests for lib/line (control-line assembly) and lib/reply (reply parser). */
+#include "check.h"
+#include "line.h"
+#include "reply.h"
+
+#include <errno.h>
+
+/* Feeds in whole and collects results; returns the result of the first line. */
+static enum line_result first_line(struct line_reader *lr, const char *in, size_t n, size_t *used)
+{
+	return line_feed(lr, in, n, used);
+}
+
+TEST(crlf_and_bare_lf)
+{
+	struct line_reader lr;
+	line_init(&lr, 64, true);
+	size_t used;
+	const char in[] = "USER a\r\nPASS b\n";
+	CHECK(first_line(&lr, in, sizeof in - 1, &used) == LINE_READY);
+	CHECK_STR(lr.line.data, "USER a");
+	CHECK(used == 8);
+	line_reset(&lr);
+	CHECK(line_feed(&lr, in + used, sizeof in - 1 - used, &used) == LINE_READY);
+	CHECK_STR(lr.line.data, "PASS b");
+	line_free(&lr);
+}
+
+TEST(split_across_feeds)
+{
+	struct line_reader lr;
+	line_init(&lr, 64, true);
+	size_t used;
+	CHECK(line_feed(&lr, "NO", 2, &used) == LINE_MORE);
+	CHECK(line_feed(&lr, "OP\r", 3, &used) == LINE_MORE);
+	CHECK(line_feed(&lr, "\n", 1, &used) == LINE_READY);
+	CHECK_STR(lr.line.data, "NOOP");
+	CHECK(!lr.bad);
+	line_free(&lr);
+}
+
+TEST(overlong_drained_not_split)
+{
+	struct line_reader lr;
+	line_init(&lr, 8, true);
+	size_t used;
+	const char in[] = "0123456789ABCDEF\r\nNOOP\r\n";
+	CHECK(line_feed(&lr, in, sizeof in - 1, &used) == LINE_TOO_LONG);
+	CHECK(used == 18);
+	line_reset(&lr);
+	CHECK(line_feed(&lr, in + used, sizeof in - 1 - used, &used) == LINE_READY);
+	CHECK_STR(lr.line.data, "NOOP");
+	line_free(&lr);
+}
+
+TEST(telnet_iac_stripped)
+{
+	struct line_reader lr;
+	line_init(&lr, 64, true);
+	size_t used;
+	/* IAC IP, IAC DM (Synch), IAC WILL x, then ABOR; IAC IAC is a 0xFF byte. */
+	const char in[] = "\xff\xf4\xff\xf2\xff\xfb\x01" "ABOR\xff\xff\r\n";
+	CHECK(line_feed(&lr, in, sizeof in - 1, &used) == LINE_READY);
+	CHECK_STR(lr.line.data, "ABOR\xff");
+	line_free(&lr);
+}
+
+TEST(nul_and_stray_cr_mark_bad)
+{
+	struct line_reader lr;
+	line_init(&lr, 64, true);
+	size_t used;
+	const char in[] = "RETR a\0b\r\n";
+	CHECK(line_feed(&lr, in, sizeof in - 1, &used) == LINE_READY);
+	CHECK(lr.bad);
+	line_reset(&lr);
+	CHECK(!lr.bad);
+	const char in2[] = "USER a\rPASS b\r\n";
+	CHECK(line_feed(&lr, in2, sizeof in2 - 1, &used) == LINE_READY);
+	CHECK(lr.bad);
+	line_free(&lr);
+}
+
+TEST(split_command)
+{
+	char line[] = "retr my file.txt", verb[16], *arg;
+	CHECK(line_split_command(line, verb, &arg) == 0);
+	CHECK_STR(verb, "RETR");
+	CHECK_STR(arg, "my file.txt");
+	char l2[] = "QUIT";
+	CHECK(line_split_command(l2, verb, &arg) == 0 && arg == NULL);
+	char l3[] = "QUIT ";
+	CHECK(line_split_command(l3, verb, &arg) == 0 && arg == NULL);
+	char l4[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ x";
+	CHECK(line_split_command(l4, verb, &arg) == -EINVAL);
+}
+
+TEST(reply_single_and_multi)
+{
+	struct reply_parser rp;
+	reply_parser_init(&rp, 1024);
+	CHECK(reply_parser_feed(&rp, "220 ready") == 1);
+	CHECK(rp.code == 220);
+	CHECK_STR(rp.text.data, "ready");
+	reply_parser_reset(&rp);
+	CHECK(reply_parser_feed(&rp, "211-Features:") == 0);
+	CHECK(reply_parser_feed(&rp, " EPSV") == 0);
+	CHECK(reply_parser_feed(&rp, "200 not the end") == 0); /* other code: body */
+	CHECK(reply_parser_feed(&rp, "211-still body") == 0);
+	CHECK(reply_parser_feed(&rp, "211 End") == 1);
+	CHECK(rp.code == 211);
+	CHECK_STR(rp.text.data, "Features:\n EPSV\n200 not the end\n211-still body\nEnd");
+	reply_parser_reset(&rp);
+	CHECK(reply_parser_feed(&rp, "hello") == -EPROTO);
+	CHECK(reply_parser_feed(&rp, "99 x") == -EPROTO);
+	CHECK(reply_parser_feed(&rp, "2000 x") == -EPROTO);
+	CHECK(reply_parser_feed(&rp, "230") == 1 && rp.code == 230);
+	reply_parser_free(&rp);
+}
+
+TEST(reply_limit)
+{
+	struct reply_parser rp;
+	reply_parser_init(&rp, 16);
+	CHECK(reply_parser_feed(&rp, "211-x") == 0);
+	int rc = 0;
+	for (int i = 0; i < 100 && rc == 0; i++)
+		rc = reply_parser_feed(&rp, "more body text");
+	CHECK(rc == -ENOBUFS);
+	reply_parser_free(&rp);
+}
+
+TEST(sanitize)
+{
+	char out[32];
+	reply_sanitize("a\r\n226 forged", out, sizeof out);
+	CHECK_STR(out, "a??226 forged");
+}
+
+int main(void)
+{
+	RUN_ONE(crlf_and_bare_lf);
+	RUN_ONE(split_across_feeds);
+	RUN_ONE(overlong_drained_not_split);
+	RUN_ONE(telnet_iac_stripped);
+	RUN_ONE(nul_and_stray_cr_mark_bad);
+	RUN_ONE(split_command);
+	RUN_ONE(reply_single_and_multi);
+	RUN_ONE(reply_limit);
+	RUN_ONE(sanitize);
+	return check_tests_failed != 0;
+}

@@ -1,0 +1,104 @@
+/* Unit tests for lib/xfer (TYPE A conversion, copy loops) and lib/buf. */
+#include "buf.h"
+#include "check.h"
+#include "xfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+TEST(ascii_encode_lf_to_crlf)
+{
+	struct ascii_state st = {0};
+	char out[64];
+	size_t n = ascii_encode(&st, "a\nb\r\nc", 6, out);
+	CHECK(n == 7); /* the LF already preceded by CR is not doubled */
+	CHECK(memcmp(out, "a\r\nb\r\nc", 7) == 0);
+	/* A CR at the end of one chunk and LF at the start of the next. */
+	struct ascii_state st2 = {0};
+	size_t a = ascii_encode(&st2, "x\r", 2, out);
+	size_t b = ascii_encode(&st2, "\ny", 2, out + a);
+	CHECK(a + b == 4);
+	CHECK(memcmp(out, "x\r\ny", 4) == 0);
+}
+
+TEST(ascii_decode_any_split)
+{
+	const char wire[] = "one\r\ntwo\r\nbare\rcr\r\n";
+	const char want[] = "one\ntwo\nbare\rcr\n";
+	for (size_t cut = 0; cut <= sizeof wire - 1; cut++) {
+		struct ascii_state st = {0};
+		char out[64];
+		size_t n = ascii_decode(&st, wire, cut, out);
+		n += ascii_decode(&st, wire + cut, sizeof wire - 1 - cut, out + n);
+		n += ascii_decode_finish(&st, out + n);
+		CHECK(n == sizeof want - 1);
+		CHECK(memcmp(out, want, n) == 0);
+	}
+	struct ascii_state st = {0};
+	char out[4];
+	size_t n = ascii_decode(&st, "a\r", 2, out);
+	n += ascii_decode_finish(&st, out + n);
+	CHECK(n == 2 && out[1] == '\r');
+}
+
+static int stop_after_first(void *ctx, uint64_t bytes)
+{
+	(void)bytes;
+	return ++*(int *)ctx >= 1;
+}
+
+TEST(copy_file_to_pipe_and_cancel)
+{
+	char path[] = "/tmp/ferry-xfer-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	char block[4096];
+	memset(block, 'z', sizeof block);
+	for (int i = 0; i < 64; i++)
+		CHECK(write(fd, block, sizeof block) == (ssize_t)sizeof block);
+	lseek(fd, 0, SEEK_SET);
+	int out = open("/dev/null", O_WRONLY);
+	struct xfer_opts o = {0};
+	enum xfer_side side = 0;
+	CHECK(xfer_copy(fd, out, &o, &side) == 64 * 4096);
+	lseek(fd, 0, SEEK_SET);
+	o.limit = 1000;
+	CHECK(xfer_copy(fd, out, &o, &side) == 1000);
+	lseek(fd, 0, SEEK_SET);
+	int calls = 0;
+	o.limit = 0;
+	o.progress = stop_after_first;
+	o.ctx = &calls;
+	CHECK(xfer_copy(fd, out, &o, &side) == -ECANCELED);
+	close(out);
+	close(fd);
+	unlink(path);
+}
+
+TEST(buf_limit_and_consume)
+{
+	struct buf b;
+	buf_init(&b, 8);
+	CHECK(buf_appends(&b, "12345") == 0);
+	CHECK(buf_appends(&b, "6789") == -ENOBUFS);
+	CHECK(b.len == 5);
+	CHECK(buf_printf(&b, "%d", 678) == 0);
+	CHECK_STR(b.data, "12345678");
+	buf_consume(&b, 3);
+	CHECK_STR(b.data, "45678");
+	buf_clear(&b);
+	buf_shrink_if_empty(&b);
+	CHECK(b.data == NULL && b.cap == 0);
+	buf_free(&b);
+}
+
+int main(void)
+{
+	RUN_ONE(ascii_encode_lf_to_crlf);
+	RUN_ONE(ascii_decode_any_split);
+	RUN_ONE(copy_file_to_pipe_and_cancel);
+	RUN_ONE(buf_limit_and_consume);
+	return check_tests_failed != 0;
+}
