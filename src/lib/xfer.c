@@ -1,6 +1,6 @@
 #include "xfer.h"
 
-#include "limits.h"
+#include "ferry_limits.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -76,7 +76,8 @@ static int64_t copy_sendfile(int src, int dst, const struct xfer_opts *o, enum x
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN && io_wait(dst, 0x004 /* POLLOUT */, -1) >= 0)
+			if (errno == EAGAIN && io_wait(dst, 0x004 /* POLLOUT */,
+						       o->timeout_ms > 0 ? o->timeout_ms : -1) > 0)
 				continue;
 			*side = XFER_DST;
 			return -errno;

@@ -40,6 +40,7 @@ struct xfer_opts {
 	uint64_t limit;           /* stop after this many source bytes; 0 = to EOF */
 	xfer_progress_fn progress;
 	void *ctx;
+	int timeout_ms;           /* longest wait for a full socket to drain; 0 = no limit */
 };
 
 /* Copies src to dst until EOF (or limit). Uses sendfile(2) when src is a

@@ -1,0 +1,125 @@
+#include "client.h"
+
+#include "auth.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What anonymous sends as password when nothing else is configured
+ * (RFC 1635 asks for an e-mail-like identification). */
+#define ANONYMOUS_PASSWORD "ferry@"
+
+void client_init(struct client *cl, int timeout_ms)
+{
+	memset(cl, 0, sizeof *cl);
+	ftpc_init(&cl->ftp, timeout_ms);
+	cl->progress = true;
+	cl->autologin = true;
+	cl->stdout_tty = isatty(STDOUT_FILENO);
+}
+
+void client_free(struct client *cl)
+{
+	ftpc_free(&cl->ftp);
+}
+
+int client_fail(struct client *cl, const char *fmt, ...)
+{
+	(void)cl;
+	fflush(stdout);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	return -1;
+}
+
+int client_fail_ftp(struct client *cl, const char *what)
+{
+	if (what)
+		return client_fail(cl, "%s: %s", what, cl->ftp.err);
+	return client_fail(cl, "%s", cl->ftp.err);
+}
+
+void client_note(struct client *cl, const char *fmt, ...)
+{
+	if (!cl->interactive || cl->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+void client_note_reply(struct client *cl)
+{
+	if (!cl->interactive || cl->quiet || cl->verbose)
+		return;
+	ftpc_print_reply(&cl->ftp, stdout);
+	fflush(stdout);
+}
+
+bool client_summaries(const struct client *cl)
+{
+	return !cl->quiet;
+}
+
+int client_open(struct client *cl, const char *host, int port)
+{
+	cl->ftp.trace = cl->verbose ? stderr : NULL;
+	if (cl->ftp.state != FTPC_DISCONNECTED)
+		ftpc_quit(&cl->ftp);
+	if (ftpc_connect(&cl->ftp, host, port) != 0)
+		return client_fail_ftp(cl, NULL);
+	client_note(cl, "Connected to %s.", host);
+	client_note_reply(cl);
+	if (!cl->autologin)
+		return 0;
+	return client_login(cl, NULL, NULL);
+}
+
+int client_login(struct client *cl, const char *user, const char *pass)
+{
+	char nlogin[FTPC_USER_MAX] = "", npass[FTPC_USER_MAX] = "";
+	bool in_netrc = auth_netrc_lookup(cl->ftp.host, user ? user : cl->user, nlogin, sizeof nlogin,
+					  npass, sizeof npass);
+	if (!user)
+		user = cl->user ? cl->user : in_netrc && *nlogin ? nlogin : "anonymous";
+	bool anonymous = strcmp(user, "anonymous") == 0 || strcmp(user, "ftp") == 0;
+	char typed[FTPC_USER_MAX];
+	if (!pass)
+		pass = cl->password;
+	if (!pass)
+		pass = getenv("FERRY_PASSWORD");
+	if (!pass && in_netrc && *npass && (!*nlogin || strcmp(nlogin, user) == 0))
+		pass = npass;
+	if (!pass && anonymous)
+		pass = ANONYMOUS_PASSWORD;
+	int rc = ftpc_login(&cl->ftp, user, pass);
+	if (rc == -EACCES && !pass && ftpc_needs_password(&cl->ftp)) {
+		char prompt[FTPC_USER_MAX + 32];
+		snprintf(prompt, sizeof prompt, "Password for %s: ", user);
+		int p = auth_prompt_password(prompt, typed, sizeof typed);
+		if (p != 0) {
+			explicit_bzero(npass, sizeof npass);
+			return client_fail(cl, "login: no password for %s (use --password or $FERRY_PASSWORD)",
+					   user);
+		}
+		rc = ftpc_password(&cl->ftp, user, typed);
+		explicit_bzero(typed, sizeof typed);
+	}
+	explicit_bzero(npass, sizeof npass);
+	if (rc != 0)
+		return client_fail_ftp(cl, "login");
+	client_note_reply(cl);
+	ftpc_features(&cl->ftp);
+	return 0;
+}

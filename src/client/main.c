@@ -1,0 +1,262 @@
+/* ferry - the FTP client: command line, and the choice of front end.
+ *
+ *   ferry [options] [HOST [PORT]]                 shell (or script on stdin)
+ *   ferry [options] HOST PORT COMMAND [ARGS...]   one command
+ *   ferry [options] ftp://[USER[:PASS]@]HOST[:PORT]/PATH [LOCAL]
+ *   ferry [options] -T LOCAL ftp://HOST[:PORT]/PATH
+ *   ferry --stream ... / ferry --compat comp431 ...   seed front ends
+ */
+#include "client.h"
+#include "commands.h"
+#include "progress.h"
+#include "seedmodes.h"
+#include "shell.h"
+#include "transfer.h"
+#include "url.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FERRY_VERSION "0.1.0"
+#define FTP_DEFAULT_PORT 21
+/* --timeout beyond a day is a typo, not a wish. */
+#define TIMEOUT_MAX_SECONDS 86400
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ferry [options] [HOST [PORT]]                interactive shell\n"
+		"       ferry [options] HOST PORT COMMAND [ARGS...]  run one command\n"
+		"       ferry [options] ftp://[USER[:PASS]@]HOST[:PORT]/PATH [LOCAL]\n"
+		"                                                    download (list if PATH ends in /)\n"
+		"       ferry [options] -T LOCAL ftp://HOST[:PORT]/PATH   upload\n"
+		"options:\n"
+		"  -u, --user USER      log in as USER (default anonymous)\n"
+		"      --password PASS  password (else $FERRY_PASSWORD, ~/.netrc, or a prompt)\n"
+		"  -A, --active         active data connections (EPRT/PORT)\n"
+		"  -P, --passive        passive data connections (EPSV/PASV; the default)\n"
+		"  -T, --upload LOCAL   upload LOCAL to the URL\n"
+		"      --timeout SEC    give up on any wait after SEC seconds (default %d)\n"
+		"  -v, --verbose        show the protocol dialogue\n"
+		"  -q, --quiet          no notes or transfer summaries\n"
+		"  -n                   do not log in automatically\n"
+		"  -h, --help           this text\n"
+		"      --version        ferry's version\n"
+		"Commands read from a non-terminal stdin run as a script; the exit code\n"
+		"is 0 when every command succeeded, 1 when one failed, 2 for bad usage.\n"
+		"Type help in the shell for its commands.\n",
+		CLIENT_DEFAULT_TIMEOUT);
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ferry: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(ferry --help shows the usage)\n");
+	return EXIT_USAGE;
+}
+
+static int parse_number(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Seed front ends own their whole command line. */
+static int seed_mode(int argc, char **argv, int *status)
+{
+	if (argc >= 2 && strcmp(argv[1], "--stream") == 0) {
+		argv[1] = argv[0];
+		*status = stream_client_main(argc - 1, argv + 1);
+		return 1;
+	}
+	if (argc >= 3 && strcmp(argv[1], "--compat") == 0 && strcmp(argv[2], "comp431") == 0) {
+		argv[2] = argv[0];
+		*status = comp431_client_main(argc - 2, argv + 2);
+		return 1;
+	}
+	return 0;
+}
+
+static int finish(struct client *cl, int status)
+{
+	if (cl->ftp.state != FTPC_DISCONNECTED)
+		ftpc_quit(&cl->ftp);
+	client_free(cl);
+	if (progress_interrupted)
+		return EXIT_INTERRUPTED;
+	return status;
+}
+
+/* The URL front end: one download, listing or upload. */
+static int url_mode(struct client *cl, const char *text, const char *local, const char *upload)
+{
+	struct ftp_url u;
+	int rc = url_parse(text, &u);
+	if (rc != 0)
+		return bad_usage("not a usable ftp:// URL: %s", text);
+	if (u.has_user)
+		cl->user = u.user;
+	if (u.has_pass)
+		cl->password = u.pass;
+	if (client_open(cl, u.host, u.port) != 0)
+		return finish(cl, EXIT_FAILED);
+	if (cl->ftp.state != FTPC_LOGGED_IN)
+		return finish(cl, EXIT_FAILED);
+	size_t plen = strlen(u.path);
+	if (upload) {
+		char remote[FERRY_PATH_MAX + 256];
+		if (plen == 0 || u.path[plen - 1] == '/') {
+			int n = snprintf(remote, sizeof remote, "%s%s", u.path, transfer_leaf(upload));
+			if (n < 0 || (size_t)n >= sizeof remote) {
+				client_fail(cl, "remote name too long");
+				return finish(cl, EXIT_FAILED);
+			}
+		} else {
+			snprintf(remote, sizeof remote, "%s", u.path);
+		}
+		rc = transfer_put(cl, upload, remote, PUT_STORE);
+	} else if (plen == 0 || u.path[plen - 1] == '/') {
+		rc = transfer_listing_show(cl, "LIST", plen ? u.path : NULL);
+	} else {
+		rc = transfer_get(cl, u.path, local, false);
+	}
+	return finish(cl, rc == 0 ? EXIT_OK : EXIT_FAILED);
+}
+
+int main(int argc, char **argv)
+{
+	int status;
+	if (seed_mode(argc, argv, &status))
+		return status;
+
+	enum { OPT_PASSWORD = 256, OPT_TIMEOUT, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"user", required_argument, NULL, 'u'},
+		{"password", required_argument, NULL, OPT_PASSWORD},
+		{"active", no_argument, NULL, 'A'},
+		{"passive", no_argument, NULL, 'P'},
+		{"upload", required_argument, NULL, 'T'},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	const char *user = NULL, *password = NULL, *upload = NULL;
+	bool active = false, verbose = false, quiet = false, autologin = true;
+	long timeout = CLIENT_DEFAULT_TIMEOUT;
+	int opt;
+	/* '+': options end at the first operand, so a one-shot command's
+	 * own arguments ("ls -l") are not taken for ferry's. */
+	while ((opt = getopt_long(argc, argv, "+u:APT:vqnh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'u':
+			user = optarg;
+			break;
+		case OPT_PASSWORD:
+			password = optarg;
+			break;
+		case 'A':
+			active = true;
+			break;
+		case 'P':
+			active = false;
+			break;
+		case 'T':
+			upload = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_number(optarg, 1, TIMEOUT_MAX_SECONDS, &timeout) != 0)
+				return bad_usage("--timeout wants seconds from 1 to 86400, not \"%s\"", optarg);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'n':
+			autologin = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case OPT_VERSION:
+			printf("ferry %s\n", FERRY_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	int nargs = argc - optind;
+	char **args = argv + optind;
+
+	/* A server that drops the connection must not kill ferry with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+
+	struct client cl;
+	client_init(&cl, (int)timeout * 1000);
+	cl.user = user;
+	cl.password = password;
+	cl.ftp.passive = !active;
+	cl.verbose = verbose;
+	cl.quiet = quiet;
+	cl.autologin = autologin;
+	cl.ftp.trace = verbose ? stderr : NULL;
+
+	if (nargs >= 1 && url_is_ftp(args[0])) {
+		if (nargs > 2 || (upload && nargs > 1)) {
+			client_free(&cl);
+			return bad_usage("too many arguments after the URL%s", "");
+		}
+		return url_mode(&cl, args[0], nargs > 1 ? args[1] : NULL, upload);
+	}
+	if (upload) {
+		client_free(&cl);
+		return bad_usage("-T needs an ftp:// URL to upload to%s", "");
+	}
+
+	int port = FTP_DEFAULT_PORT;
+	if (nargs >= 2) {
+		long p;
+		if (parse_number(args[1], 1, 65535, &p) != 0) {
+			client_free(&cl);
+			return bad_usage("bad port \"%s\" (1-65535)", args[1]);
+		}
+		port = (int)p;
+	}
+
+	/* One-shot: connect, run one command, exit with its result. */
+	if (nargs >= 3) {
+		if (!command_find(args[2])) {
+			client_free(&cl);
+			return bad_usage("unknown command \"%s\"", args[2]);
+		}
+		if (client_open(&cl, args[0], port) != 0)
+			return finish(&cl, EXIT_FAILED);
+		int rc = command_run(&cl, nargs - 2, args + 2);
+		return finish(&cl, rc == 0 ? EXIT_OK : EXIT_FAILED);
+	}
+
+	cl.interactive = isatty(STDIN_FILENO);
+	int open_failed = 0;
+	if (nargs >= 1 && client_open(&cl, args[0], port) != 0)
+		open_failed = 1;
+	if (cl.interactive)
+		return finish(&cl, shell_interactive(&cl));
+	status = shell_script(&cl, STDIN_FILENO);
+	return finish(&cl, open_failed ? EXIT_FAILED : status);
+}

@@ -1,0 +1,138 @@
+#include "progress.h"
+
+#include "sys.h"
+
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* Redrawing more often than this only costs terminal bandwidth. */
+#define PROGRESS_REDRAW_MS 200
+#define PROGRESS_DEFAULT_COLS 80
+#define PROGRESS_BAR_MIN 10
+
+volatile sig_atomic_t progress_interrupted;
+
+void progress_start(struct progress *p, FILE *bar_out, const char *name, uint64_t offset, uint64_t total)
+{
+	memset(p, 0, sizeof *p);
+	p->out = bar_out;
+	p->name = name;
+	p->offset = offset;
+	p->total = total;
+	p->start_ms = clock_ms();
+}
+
+double progress_seconds(const struct progress *p)
+{
+	return (double)(clock_ms() - p->start_ms) / 1000.0;
+}
+
+static void format_bytes(double v, char *out, size_t outlen)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+	while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, outlen, "%.0f %s", v, units[u]);
+	else
+		snprintf(out, outlen, "%.2f %s", v, units[u]);
+}
+
+void progress_format_rate(double bytes, double seconds, char *out, size_t outlen)
+{
+	char b[32];
+	/* A transfer faster than the clock's resolution still gets a rate. */
+	format_bytes(bytes / (seconds > 0.001 ? seconds : 0.001), b, sizeof b);
+	snprintf(out, outlen, "%s/s", b);
+}
+
+static int terminal_columns(FILE *f)
+{
+	struct winsize ws;
+	if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+		return ws.ws_col;
+	return PROGRESS_DEFAULT_COLS;
+}
+
+static void draw(struct progress *p)
+{
+	double secs = progress_seconds(p);
+	uint64_t now = p->offset + p->bytes;
+	char done[32], rate[48], eta[32] = "";
+	format_bytes((double)now, done, sizeof done);
+	progress_format_rate((double)p->bytes, secs, rate, sizeof rate);
+	int pct = -1;
+	if (p->total > 0) {
+		pct = now >= p->total ? 100 : (int)(now * 100 / p->total);
+		double speed = secs > 0.001 ? (double)p->bytes / secs : 0;
+		if (now < p->total && speed > 0) {
+			long left = (long)((double)(p->total - now) / speed);
+			snprintf(eta, sizeof eta, " ETA %ld:%02ld", left / 60, left % 60);
+		} else if (now >= p->total) {
+			snprintf(eta, sizeof eta, " ETA 0:00");
+		}
+	}
+	char tail[128];
+	if (pct >= 0)
+		snprintf(tail, sizeof tail, " %3d%% %10s %12s%s", pct, done, rate, eta);
+	else
+		snprintf(tail, sizeof tail, " %10s %12s", done, rate);
+	int cols = terminal_columns(p->out) - 1;
+	int room = cols - (int)strlen(tail) - 3;
+	int namew = room / 3;
+	int barw = room - namew - 1;
+	if (barw < PROGRESS_BAR_MIN || pct < 0) {
+		barw = 0;
+		namew = room;
+	}
+	if (namew < 1)
+		namew = 1;
+	char bar[256];
+	int b = 0;
+	if (barw > 0) {
+		if (barw > (int)sizeof bar - 3)
+			barw = (int)sizeof bar - 3;
+		int fill = barw * pct / 100;
+		bar[b++] = '[';
+		for (int i = 0; i < barw - 2; i++)
+			bar[b++] = i < fill - 1 ? '=' : i == fill - 1 ? '>' : ' ';
+		bar[b++] = ']';
+	}
+	bar[b] = '\0';
+	fprintf(p->out, "\r%-*.*s %s%s", namew, namew, p->name, bar, tail);
+	fflush(p->out);
+	p->drawn = true;
+	p->drawn_ms = clock_ms();
+}
+
+int progress_update(void *ctx, uint64_t bytes)
+{
+	struct progress *p = ctx;
+	p->bytes = bytes;
+	if (p->out && clock_ms() - p->drawn_ms >= PROGRESS_REDRAW_MS)
+		draw(p);
+	return progress_interrupted ? 1 : 0;
+}
+
+void progress_end(struct progress *p)
+{
+	if (!p->out)
+		return;
+	draw(p);
+	fputc('\n', p->out);
+	fflush(p->out);
+}
+
+void progress_summary(const struct progress *p, FILE *f, bool sent)
+{
+	double secs = progress_seconds(p);
+	char rate[48];
+	progress_format_rate((double)p->bytes, secs, rate, sizeof rate);
+	fprintf(f, "%s: %llu bytes %s in %.2f s (%s)\n", p->name, (unsigned long long)p->bytes,
+		sent ? "sent" : "received", secs, rate);
+	fflush(f);
+}

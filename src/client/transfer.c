@@ -1,0 +1,361 @@
+#include "transfer.h"
+
+#include "progress.h"
+#include "sys.h"
+#include "xfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *transfer_leaf(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* SIGINT during a transfer cancels it (through progress_update) instead
+ * of killing ferry with a temporary file left behind. */
+static struct sigaction saved_sigint;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	progress_interrupted = 1;
+}
+
+static void interrupts_catch(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	progress_interrupted = 0;
+	sigaction(SIGINT, &sa, &saved_sigint);
+}
+
+static void interrupts_restore(void)
+{
+	sigaction(SIGINT, &saved_sigint, NULL);
+}
+
+static FILE *bar_stream(const struct client *cl)
+{
+	return cl->progress && cl->stdout_tty && !cl->quiet ? stdout : NULL;
+}
+
+/* Says why a copy failed, from xfer_copy's result and side. */
+static void copy_failure(struct client *cl, int64_t rc, enum xfer_side side, const char *local)
+{
+	if (rc == -ECANCELED)
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
+	else if (side == XFER_SRC && local == NULL && rc == -EAGAIN)
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "data connection: no data within %d s",
+			 cl->ftp.timeout_ms / 1000);
+	else if (side != XFER_SRC && local != NULL && rc == -EAGAIN)
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "data connection: stalled for %d s",
+			 cl->ftp.timeout_ms / 1000);
+	else if (local)
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror((int)-rc));
+	else
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "data connection: %s", strerror((int)-rc));
+}
+
+/* One transfer: the command that starts it and the local end. */
+struct copy_job {
+	const char *cmd;
+	uint64_t rest;
+	int file_fd;          /* the local side */
+	bool to_server;
+	bool ascii;
+	const char *local_name; /* for error messages */
+	struct progress *progress;
+	int64_t moved;
+};
+
+/* Opens the data connection for job->cmd, copies, closes. On failure
+ * cl->ftp.err says why: the local cause first when there is one. */
+static int run_copy(struct client *cl, struct copy_job *job)
+{
+	struct ftpc_data d;
+	int rc = ftpc_data_open(&cl->ftp, &d, job->rest, job->cmd);
+	if (rc != 0)
+		return rc;
+	struct xfer_opts o = {
+		.ascii = job->ascii,
+		.to_wire = job->to_server,
+		.progress = job->progress ? progress_update : NULL,
+		.ctx = job->progress,
+		.timeout_ms = cl->ftp.timeout_ms,
+	};
+	enum xfer_side side = 0;
+	interrupts_catch();
+	int64_t n = job->to_server ? xfer_copy(job->file_fd, d.fd, &o, &side)
+				   : xfer_copy(d.fd, job->file_fd, &o, &side);
+	interrupts_restore();
+	if (n < 0) {
+		/* Which end failed: the file (local) or the data socket. */
+		bool local_side = job->to_server ? side == XFER_SRC : side == XFER_DST;
+		if (n == -ECANCELED)
+			local_side = true;
+		char why[FTPC_ERR_MAX];
+		copy_failure(cl, n, side, local_side ? job->local_name : NULL);
+		memcpy(why, cl->ftp.err, sizeof why);
+		/* A data socket that failed on our side mid-upload, or any local
+		 * failure, must not look like a finished transfer to the server. */
+		(void)ftpc_data_close(&cl->ftp, &d, true);
+		memcpy(cl->ftp.err, why, sizeof why);
+		return n == -ECANCELED ? -ECANCELED : -EIO;
+	}
+	job->moved = n;
+	if (job->progress)
+		job->progress->bytes = (uint64_t)n;
+	return ftpc_data_close(&cl->ftp, &d, false);
+}
+
+static int want_type(struct client *cl)
+{
+	return ftpc_set_type(&cl->ftp, cl->ascii ? 'A' : 'I');
+}
+
+static void print_summary(struct client *cl, struct progress *p, bool sent, bool to_stdout)
+{
+	if (!client_summaries(cl))
+		return;
+	progress_summary(p, to_stdout ? stderr : stdout, sent);
+}
+
+/* Builds the temporary name template "<dir>/.<leaf>.ferry-XXXXXX". */
+static int temp_template(const char *final, char *out, size_t outlen)
+{
+	const char *leaf = transfer_leaf(final);
+	int dirlen = (int)(leaf - final);
+	int n = snprintf(out, outlen, "%.*s.%s.ferry-XXXXXX", dirlen, final, leaf);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+int transfer_get(struct client *cl, const char *remote, const char *local, bool resume)
+{
+	char target[PATH_MAX];
+	const char *leaf = transfer_leaf(remote);
+	if (!local) {
+		if (!*leaf || strcmp(leaf, ".") == 0 || strcmp(leaf, "..") == 0)
+			return client_fail(cl, "get: %s: give a local name", remote);
+		local = leaf;
+	}
+	bool to_stdout = strcmp(local, "-") == 0;
+	struct stat st;
+	if (!to_stdout && stat(local, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!*leaf || strcmp(leaf, "..") == 0 || strcmp(leaf, ".") == 0)
+			return client_fail(cl, "get: %s: give a local name", remote);
+		int n = snprintf(target, sizeof target, "%s/%s", local, leaf);
+		if (n < 0 || (size_t)n >= sizeof target)
+			return client_fail(cl, "local: %s/%s: name too long", local, leaf);
+		local = target;
+	}
+	if (resume && cl->ascii)
+		return client_fail(cl, "reget: resuming needs binary mode (type is ascii)");
+	if (resume && to_stdout)
+		return client_fail(cl, "reget: cannot resume into standard output");
+
+	uint64_t offset = 0, total = 0;
+	bool have_size = !cl->ascii && ftpc_size(&cl->ftp, remote, &total) == 0;
+	if (cl->ftp.state == FTPC_DISCONNECTED)
+		return client_fail_ftp(cl, "get");
+	int fd;
+	char temp[PATH_MAX] = "";
+	if (resume) {
+		/* Not O_APPEND: splice(2) refuses such files; REST says where. */
+		fd = open(local, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
+		off_t end = lseek(fd, 0, SEEK_END);
+		offset = end > 0 ? (uint64_t)end : 0;
+		if (have_size && offset >= total) {
+			close(fd);
+			if (offset > total)
+				return client_fail(cl, "reget: local %s (%llu bytes) is larger than remote (%llu bytes)",
+						   local, (unsigned long long)offset, (unsigned long long)total);
+			client_note(cl, "%s: already complete (%llu bytes)", local, (unsigned long long)total);
+			return 0;
+		}
+	} else if (to_stdout) {
+		fd = STDOUT_FILENO;
+		fflush(stdout);
+	} else {
+		if (temp_template(local, temp, sizeof temp) != 0)
+			return client_fail(cl, "local: %s: name too long", local);
+		fd = mkostemp(temp, O_CLOEXEC);
+		if (fd < 0)
+			return client_fail(cl, "local: cannot create %s: %s", local, strerror(errno));
+	}
+
+	int rc = want_type(cl);
+	struct progress p;
+	char cmd[FERRY_LINE_MAX + 1];
+	int n = snprintf(cmd, sizeof cmd, "RETR %s", remote);
+	if (rc == 0 && (n < 0 || (size_t)n >= sizeof cmd)) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "name too long");
+		rc = -ENAMETOOLONG;
+	}
+	if (rc == 0) {
+		progress_start(&p, to_stdout ? NULL : bar_stream(cl), remote, offset, have_size ? total : 0);
+		struct copy_job job = {.cmd = cmd, .rest = offset, .file_fd = fd, .to_server = false,
+				       .ascii = cl->ascii, .local_name = local, .progress = &p};
+		rc = run_copy(cl, &job);
+		progress_end(&p);
+		if (rc == 0 && have_size && offset + (uint64_t)job.moved != total) {
+			snprintf(cl->ftp.err, sizeof cl->ftp.err,
+				 "transfer incomplete: %llu of %llu bytes arrived",
+				 (unsigned long long)(offset + (uint64_t)job.moved), (unsigned long long)total);
+			rc = -EIO;
+		}
+	}
+	if (rc == 0 && !to_stdout && fsync(fd) != 0 && errno != EINVAL) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
+		rc = -EIO;
+	}
+	if (rc == 0 && *temp) {
+		/* mkstemp made the file 0600; give it the mode a plain create would. */
+		mode_t mask = umask(0);
+		umask(mask);
+		fchmod(fd, 0666 & ~mask);
+		if (rename(temp, local) != 0) {
+			snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: cannot rename to %.300s: %s", local,
+				 strerror(errno));
+			rc = -EIO;
+		}
+	}
+	if (!to_stdout && close(fd) != 0 && rc == 0) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
+		rc = -EIO;
+	}
+	if (rc != 0) {
+		if (*temp)
+			unlink(temp);
+		return client_fail_ftp(cl, resume ? "reget" : "get");
+	}
+	print_summary(cl, &p, false, to_stdout);
+	return 0;
+}
+
+int transfer_put(struct client *cl, const char *local, const char *remote, enum put_mode mode)
+{
+	const char *what = mode == PUT_RESUME ? "reput" : mode == PUT_APPEND ? "append" : "put";
+	if (!remote) {
+		remote = transfer_leaf(local);
+		if (!*remote)
+			return client_fail(cl, "%s: %s: give a remote name", what, local);
+	}
+	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+		int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+		close(fd);
+		return client_fail(cl, "local: cannot send %s: %s", local, strerror(e));
+	}
+	uint64_t offset = 0;
+	if (mode == PUT_RESUME) {
+		if (cl->ascii) {
+			close(fd);
+			return client_fail(cl, "reput: resuming needs binary mode (type is ascii)");
+		}
+		int s = ftpc_size(&cl->ftp, remote, &offset);
+		if (s < 0 || (s > 0 && s != R_NO_FILE)) {
+			close(fd);
+			return client_fail_ftp(cl, what);
+		}
+		if (s == R_NO_FILE)
+			offset = 0;
+		if (S_ISREG(st.st_mode) && offset > (uint64_t)st.st_size) {
+			close(fd);
+			return client_fail(cl, "reput: remote %s (%llu bytes) is larger than local (%llu bytes)",
+					   remote, (unsigned long long)offset, (unsigned long long)st.st_size);
+		}
+		if (S_ISREG(st.st_mode) && offset == (uint64_t)st.st_size && offset > 0) {
+			close(fd);
+			client_note(cl, "%s: already complete (%llu bytes)", remote, (unsigned long long)offset);
+			return 0;
+		}
+		if (offset > 0 && lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+			int e = errno;
+			close(fd);
+			return client_fail(cl, "local: cannot seek in %s: %s", local, strerror(e));
+		}
+	}
+	char cmd[FERRY_LINE_MAX + 1];
+	int n = snprintf(cmd, sizeof cmd, "%s %s", mode == PUT_STORE ? "STOR" : "APPE", remote);
+	if (n < 0 || (size_t)n >= sizeof cmd) {
+		close(fd);
+		return client_fail(cl, "%s: %s: name too long", what, remote);
+	}
+	int rc = want_type(cl);
+	struct progress p;
+	progress_start(&p, bar_stream(cl), local, offset, S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
+	if (rc == 0) {
+		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = true, .ascii = cl->ascii,
+				       .local_name = local, .progress = &p};
+		rc = run_copy(cl, &job);
+		progress_end(&p);
+	}
+	close(fd);
+	if (rc != 0)
+		return client_fail_ftp(cl, what);
+	print_summary(cl, &p, true, false);
+	return 0;
+}
+
+int transfer_listing_show(struct client *cl, const char *verb, const char *path)
+{
+	char cmd[FERRY_LINE_MAX + 1];
+	int n = path ? snprintf(cmd, sizeof cmd, "%s %s", verb, path) : snprintf(cmd, sizeof cmd, "%s", verb);
+	if (n < 0 || (size_t)n >= sizeof cmd)
+		return client_fail(cl, "%s: name too long", verb);
+	fflush(stdout);
+	struct copy_job job = {.cmd = cmd, .file_fd = STDOUT_FILENO, .to_server = false, .ascii = true,
+			       .local_name = "standard output"};
+	if (run_copy(cl, &job) != 0)
+		return client_fail_ftp(cl, NULL);
+	return 0;
+}
+
+int transfer_listing_fetch(struct client *cl, const char *verb, const char *path, struct buf *out)
+{
+	char cmd[FERRY_LINE_MAX + 1];
+	struct ftpc *c = &cl->ftp;
+	int n = path && *path ? snprintf(cmd, sizeof cmd, "%s %s", verb, path) : snprintf(cmd, sizeof cmd, "%s", verb);
+	if (n < 0 || (size_t)n >= sizeof cmd) {
+		snprintf(c->err, sizeof c->err, "name too long");
+		return -ENAMETOOLONG;
+	}
+	struct ftpc_data d;
+	int rc = ftpc_data_open(c, &d, 0, cmd);
+	if (rc != 0)
+		return rc;
+	char chunk[16384];
+	for (;;) {
+		ssize_t r = io_read_some(d.fd, chunk, sizeof chunk);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			snprintf(c->err, sizeof c->err, "data connection: %s",
+				 r == -EAGAIN ? "timed out" : strerror((int)-r));
+			ftpc_data_close(c, &d, true);
+			return (int)r;
+		}
+		if (buf_append(out, chunk, (size_t)r) != 0) {
+			snprintf(c->err, sizeof c->err, "listing larger than %d MiB", TRANSFER_LISTING_MAX >> 20);
+			ftpc_data_close(c, &d, true);
+			return -EMSGSIZE;
+		}
+	}
+	return ftpc_data_close(c, &d, false);
+}

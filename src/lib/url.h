@@ -1,0 +1,34 @@
+/* url.h - ftp:// URLs (RFC 1738 section 3.2, minus ;type=).
+ *
+ *   ftp://[USER[:PASS]@]HOST[:PORT][/PATH]
+ *
+ * HOST may be a bracketed IPv6 literal. USER, PASS and PATH are
+ * percent-decoded; a decoded NUL, CR or LF is refused because it could
+ * never be sent on a control line. PATH is what follows the first '/',
+ * decoded: relative to the login directory, absolute when it starts with
+ * "%2F" (or a second '/'), as curl and lftp read it. */
+#ifndef FERRY_URL_H
+#define FERRY_URL_H
+
+#include "ferry_limits.h"
+
+#include <stdbool.h>
+
+#define URL_PART_MAX 256
+
+struct ftp_url {
+	char user[URL_PART_MAX];
+	char pass[URL_PART_MAX];
+	bool has_user;
+	bool has_pass;
+	char host[URL_PART_MAX];
+	int port; /* 21 when the URL names none */
+	char path[FERRY_PATH_MAX];
+};
+
+/* 0, or -EINVAL (not an ftp URL, bad port, bad escape), or -ENAMETOOLONG. */
+int url_parse(const char *text, struct ftp_url *out);
+/* True when text starts with "ftp://" (any case). */
+bool url_is_ftp(const char *text);
+
+#endif

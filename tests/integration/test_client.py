@@ -1,0 +1,327 @@
+"""ferry against real servers: Debian's pyftpdlib and ferryd, each in
+passive and active mode. One-shot commands, scripts on stdin, every shell
+command, byte-exact transfers (binary and TYPE A), resume, globs."""
+import os
+import re
+
+from harness import make_file, sha256_file
+from test_client_support import ServerFixture, err, out
+
+SUMMARY = re.compile(r"^(?P<name>.+): (?P<bytes>\d+) bytes (?P<dir>sent|received) in "
+                     r"(?P<secs>\d+\.\d\d) s \((?P<rate>\d+(\.\d+)? (B|KiB|MiB|GiB|TiB)/s)\)$", re.M)
+
+MIB = 1024 * 1024
+
+
+class ClientSuite:
+    """Every test here runs against each server in each data mode."""
+
+    # --- transfers -------------------------------------------------------
+
+    def test_get_binary_exact_with_summary(self):
+        make_file(self.rpath("big.bin"), 5 * MIB + 123, seed=7)
+        p = self.oneshot("get", "big.bin")
+        self.assertOk(p)
+        self.assertEqual(sha256_file(self.lpath("big.bin")), sha256_file(self.rpath("big.bin")))
+        m = SUMMARY.search(out(p))
+        self.assertIsNotNone(m, out(p))
+        self.assertEqual(m.group("name"), "big.bin")
+        self.assertEqual(int(m.group("bytes")), 5 * MIB + 123)
+        self.assertEqual(m.group("dir"), "received")
+        # Not a terminal: never a progress bar.
+        self.assertNotIn("\r", out(p))
+        self.assertNotIn("%", out(p))
+        self.assertNoTemp(self.local)
+
+    def test_put_binary_exact(self):
+        make_file(self.lpath("up.bin"), 3 * MIB + 1, seed=8)
+        p = self.oneshot("put", "up.bin", "stored.bin")
+        self.assertOk(p)
+        self.assertEqual(sha256_file(self.rpath("stored.bin")), sha256_file(self.lpath("up.bin")))
+        m = SUMMARY.search(out(p))
+        self.assertIsNotNone(m, out(p))
+        self.assertEqual((m.group("name"), int(m.group("bytes")), m.group("dir")),
+                         ("up.bin", 3 * MIB + 1, "sent"))
+
+    def test_zero_byte_files(self):
+        open(self.rpath("empty.remote"), "wb").close()
+        open(self.lpath("empty.local"), "wb").close()
+        p = self.script("get empty.remote\nput empty.local\n")
+        self.assertOk(p)
+        self.assertEqual(os.path.getsize(self.lpath("empty.remote")), 0)
+        self.assertEqual(os.path.getsize(self.rpath("empty.local")), 0)
+        self.assertEqual(len(SUMMARY.findall(out(p))), 2)
+        self.assertIn("empty.remote: 0 bytes received", out(p))
+
+    def test_ascii_roundtrip_is_byte_exact(self):
+        make_file(self.lpath("notes.txt"), 200000, seed=9, text=True)
+        p = self.script("ascii\nput notes.txt\nget notes.txt back.txt\n")
+        self.assertOk(p)
+        self.assertEqual(sha256_file(self.rpath("notes.txt")), sha256_file(self.lpath("notes.txt")))
+        self.assertEqual(sha256_file(self.lpath("back.txt")), sha256_file(self.lpath("notes.txt")))
+
+    def test_ascii_get_converts_crlf(self):
+        # The server stores CRLF lines; TYPE A keeps a CR only where the wire
+        # had a lone one, binary keeps every byte.
+        with open(self.rpath("dos.txt"), "wb") as f:
+            f.write(b"one\r\ntwo\r\n")
+        p = self.script("binary\nget dos.txt bin.txt\n")
+        self.assertOk(p)
+        with open(self.lpath("bin.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"one\r\ntwo\r\n")
+
+    def test_get_to_stdout(self):
+        with open(self.rpath("hello.txt"), "wb") as f:
+            f.write(b"hello, ferry\n")
+        p = self.oneshot("get", "hello.txt", "-")
+        self.assertOk(p)
+        self.assertEqual(p.stdout, b"hello, ferry\n")
+        self.assertIn("hello.txt: 13 bytes received", err(p))
+
+    def test_reget_resumes_partial_download(self):
+        make_file(self.rpath("resume.bin"), 2 * MIB + 77, seed=10)
+        with open(self.rpath("resume.bin"), "rb") as src, open(self.lpath("resume.bin"), "wb") as dst:
+            dst.write(src.read(700001))
+        p = self.oneshot("reget", "resume.bin")
+        self.assertOk(p)
+        self.assertEqual(sha256_file(self.lpath("resume.bin")), sha256_file(self.rpath("resume.bin")))
+        m = SUMMARY.search(out(p))
+        self.assertEqual(int(m.group("bytes")), 2 * MIB + 77 - 700001)
+
+    def test_reput_resumes_partial_upload(self):
+        make_file(self.lpath("resume.bin"), 2 * MIB + 5, seed=11)
+        with open(self.lpath("resume.bin"), "rb") as src, open(self.rpath("resume.bin"), "wb") as dst:
+            dst.write(src.read(1000000))
+        p = self.oneshot("reput", "resume.bin")
+        self.assertOk(p)
+        self.assertEqual(sha256_file(self.rpath("resume.bin")), sha256_file(self.lpath("resume.bin")))
+        m = SUMMARY.search(out(p))
+        self.assertEqual(int(m.group("bytes")), 2 * MIB + 5 - 1000000)
+
+    def test_append(self):
+        with open(self.rpath("log.txt"), "wb") as f:
+            f.write(b"first\n")
+        with open(self.lpath("more.txt"), "wb") as f:
+            f.write(b"second\n")
+        p = self.oneshot("append", "more.txt", "log.txt")
+        self.assertOk(p)
+        with open(self.rpath("log.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"first\nsecond\n")
+
+    def test_names_with_spaces_and_quotes(self):
+        with open(self.lpath("my file.txt"), "wb") as f:
+            f.write(b"spaced\n")
+        p = self.script('put "my file.txt" "remote name.txt"\n'
+                        'get remote\\ name.txt \'back copy.txt\'\n')
+        self.assertOk(p)
+        with open(self.rpath("remote name.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"spaced\n")
+        with open(self.lpath("back copy.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"spaced\n")
+        # One-shot: the shell already split the words.
+        p = self.oneshot("get", "remote name.txt", "third copy.txt")
+        self.assertOk(p)
+        self.assertTrue(os.path.exists(self.lpath("third copy.txt")))
+
+    def test_mget_mput_mdelete(self):
+        for i in range(3):
+            with open(self.rpath("r%d.dat" % i), "wb") as f:
+                f.write(b"remote %d\n" % i)
+        with open(self.rpath("skip.txt"), "wb") as f:
+            f.write(b"no\n")
+        os.mkdir(self.rpath("dir.dat"))
+        for i in range(2):
+            with open(self.lpath("l%d.up" % i), "wb") as f:
+                f.write(b"local %d\n" % i)
+        p = self.script("mget *.dat\nmput *.up\nmdelete r*.dat\n")
+        self.assertOk(p)
+        for i in range(3):
+            with open(self.lpath("r%d.dat" % i), "rb") as f:
+                self.assertEqual(f.read(), b"remote %d\n" % i)
+            self.assertFalse(os.path.exists(self.rpath("r%d.dat" % i)))
+        self.assertFalse(os.path.exists(self.lpath("skip.txt")))
+        for i in range(2):
+            with open(self.rpath("l%d.up" % i), "rb") as f:
+                self.assertEqual(f.read(), b"local %d\n" % i)
+        self.assertTrue(os.path.exists(self.rpath("skip.txt")))
+
+    def test_mget_in_subdirectory(self):
+        os.mkdir(self.rpath("sub"))
+        for n in ("a.log", "b.log"):
+            with open(self.rpath("sub", n), "wb") as f:
+                f.write(n.encode())
+        p = self.script("mget sub/*.log\n")
+        self.assertOk(p)
+        self.assertEqual(sorted(n for n in os.listdir(self.local) if n.endswith(".log")), ["a.log", "b.log"])
+
+    def test_mget_no_match_fails(self):
+        p = self.script("mget *.nothing\n")
+        self.assertFailed(p)
+        self.assertIn("no match", err(p))
+
+    # --- directory and file commands ---------------------------------------
+
+    def test_directory_commands(self):
+        p = self.script("pwd\nmkdir sub\ncd sub\npwd\ncdup\npwd\nrmdir sub\n")
+        self.assertOk(p)
+        self.assertEqual(out(p).split("\n")[:3], ["/", "/sub", "/"])
+        self.assertFalse(os.path.exists(self.rpath("sub")))
+
+    def test_ls_dir_nlist(self):
+        with open(self.rpath("listed.txt"), "wb") as f:
+            f.write(b"x" * 1234)
+        os.mkdir(self.rpath("adir"))
+        p = self.oneshot("ls")
+        self.assertOk(p)
+        line = [ln for ln in out(p).splitlines() if ln.endswith("listed.txt")]
+        self.assertEqual(len(line), 1, out(p))
+        self.assertIn("1234", line[0])
+        self.assertNotIn("\r", out(p))
+        p = self.script("dir adir\nnlist\n")
+        self.assertOk(p)
+        self.assertIn("adir", out(p).splitlines())
+        self.assertIn("listed.txt", [os.path.basename(n) for n in out(p).splitlines()])
+
+    def test_delete_rename_size_modtime(self):
+        with open(self.rpath("a.txt"), "wb") as f:
+            f.write(b"12345")
+        os.utime(self.rpath("a.txt"), (1700000000, 1700000000))
+        p = self.script("size a.txt\nmodtime a.txt\nrename a.txt b.txt\ndelete b.txt\n")
+        self.assertOk(p)
+        lines = out(p).splitlines()
+        self.assertEqual(lines[0], "5")
+        self.assertEqual(lines[1], "2023-11-14 22:13:20 UTC")
+        self.assertFalse(os.path.exists(self.rpath("a.txt")))
+        self.assertFalse(os.path.exists(self.rpath("b.txt")))
+
+    def test_del_alias_and_missing_file(self):
+        p = self.script("del nothing-here\n")
+        self.assertFailed(p)
+        self.assertRegex(err(p), r"^55\d ")
+        self.assertEqual(len(err(p).strip().splitlines()), 1)
+
+    def test_session_and_setting_commands(self):
+        p = self.script("system\nstatus\ntype\nascii\ntype\nbinary\nimage\ntype i\n"
+                        "passive\npassive on\nverbose off\nprogress off\nquote NOOP\nliteral NOOP\n"
+                        "help\nhelp get\n? ls\nlpwd\nlls\nlcd /\nlpwd\n")
+        self.assertOk(p)
+        o = out(p)
+        self.assertRegex(o, r"(?m)^215 ")
+        self.assertIn("Connected to 127.0.0.1 port %d as anonymous." % self.port, o)
+        self.assertIn("Using binary mode to transfer files.", o)
+        self.assertIn("Using ascii mode to transfer files.", o)
+        self.assertRegex(o, r"(?m)^200")
+        self.assertIn("get REMOTE [LOCAL]", o)
+        self.assertIn("also: recv", o)
+        self.assertIn("also: dir", o)
+        self.assertIn(self.local + "\n", o)
+        self.assertTrue(o.rstrip().endswith("\n/"), o[-200:])
+
+    def test_site_command(self):
+        p = self.script("site HELP\n")
+        # SITE HELP is optional for servers; either way one clean result.
+        if p.returncode == 0:
+            self.assertRegex(out(p), r"(?m)^2\d\d")
+        else:
+            self.assertRegex(err(p), r"(?m)^5\d\d")
+
+    def test_user_close_open(self):
+        p = self.ferry("-n", "127.0.0.1", str(self.port),
+                       input="ls\nuser anonymous x@y\npwd\nclose\npwd\nopen 127.0.0.1 %d\n"
+                             "user anonymous\npwd\nbye\npwd\n"
+                       % self.port)
+        self.assertFailed(p)
+        self.assertIn("ls: not logged in", err(p))
+        self.assertIn("pwd: not connected", err(p))
+        self.assertEqual(out(p).splitlines(), ["/", "/"])
+
+    def test_login_named_user(self):
+        if self.server_kind != "pyftpdlib":
+            self.skipTest("alice exists on the pyftpdlib fixture only")
+        p = self.ferry("-u", "alice", "--password", "secret", "127.0.0.1", str(self.port), "pwd")
+        self.assertOk(p)
+        p = self.ferry("-u", "alice", "127.0.0.1", str(self.port), "pwd", env={"FERRY_PASSWORD": "secret"})
+        self.assertOk(p)
+        netrc = os.path.join(self.home, "netrc")
+        with open(netrc, "w") as f:
+            f.write("machine 127.0.0.1 login alice password secret\n")
+        os.chmod(netrc, 0o600)
+        p = self.ferry("127.0.0.1", str(self.port), "pwd", env={"NETRC": netrc})
+        self.assertOk(p)
+        p = self.ferry("-u", "alice", "--password", "wrong", "127.0.0.1", str(self.port), "pwd")
+        self.assertFailed(p)
+        self.assertRegex(err(p), r"login: 530")
+
+    # --- URLs ---------------------------------------------------------------
+
+    def test_url_download_list_upload(self):
+        with open(self.rpath("u.txt"), "wb") as f:
+            f.write(b"via url\n")
+        os.mkdir(self.rpath("d"))
+        base = "ftp://127.0.0.1:%d/" % self.port
+        p = self.ferry(base + "u.txt")
+        self.assertOk(p)
+        with open(self.lpath("u.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"via url\n")
+        p = self.ferry(base + "u.txt", "renamed.txt")
+        self.assertOk(p)
+        self.assertTrue(os.path.exists(self.lpath("renamed.txt")))
+        p = self.ferry(base)
+        self.assertOk(p)
+        self.assertIn("u.txt", out(p))
+        with open(self.lpath("up load.txt"), "wb") as f:
+            f.write(b"up\n")
+        p = self.ferry("-T", "up load.txt", base + "d/")
+        self.assertOk(p)
+        with open(self.rpath("d", "up load.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"up\n")
+        p = self.ferry(base + "d/up%20load.txt", "-")
+        self.assertOk(p)
+        self.assertEqual(p.stdout, b"up\n")
+
+    # --- failures -------------------------------------------------------------
+
+    def test_get_missing_file_leaves_nothing(self):
+        p = self.oneshot("get", "missing.bin")
+        self.assertFailed(p)
+        self.assertRegex(err(p), r"^get: 55\d ")
+        self.assertEqual(os.listdir(self.local), [])
+
+    def test_put_unreadable_local(self):
+        p = self.oneshot("put", "does-not-exist")
+        self.assertFailed(p)
+        self.assertEqual(err(p).strip(), "local: cannot open does-not-exist: No such file or directory")
+
+    def test_script_goes_on_after_failures(self):
+        with open(self.rpath("ok.txt"), "wb") as f:
+            f.write(b"ok\n")
+        p = self.script("bogus\nget\nget missing\nget ok.txt\n")
+        self.assertFailed(p)
+        self.assertIn('unknown command "bogus"', err(p))
+        self.assertIn("usage: get REMOTE [LOCAL]", err(p))
+        self.assertTrue(os.path.exists(self.lpath("ok.txt")))
+
+    def test_script_all_success_exit_zero(self):
+        p = self.script("# a comment\n\npwd\n  PWD  \nbye\npwd\n")
+        self.assertOk(p)
+        self.assertEqual(out(p).splitlines(), ["/", "/"])
+
+
+class TestClientPyftpdPassive(ClientSuite, ServerFixture):
+    server_kind = "pyftpdlib"
+    active = False
+
+
+class TestClientPyftpdActive(ClientSuite, ServerFixture):
+    server_kind = "pyftpdlib"
+    active = True
+
+
+class TestClientFerrydPassive(ClientSuite, ServerFixture):
+    server_kind = "ferryd"
+    active = False
+
+
+class TestClientFerrydActive(ClientSuite, ServerFixture):
+    server_kind = "ferryd"
+    active = True

@@ -1,0 +1,232 @@
+"""Helpers for the ferry client tests (no tests here).
+
+- start_pyftpd(root): Debian's pyftpdlib serving root (user alice/secret and
+  anonymous, both writable) as a separate process, stopped by its PID.
+- start_fake(mode): a small scripted FTP server for what a real server will
+  not do on request: stay silent, send garbage or endless replies, name a
+  foreign address in PASV, list unsafe names, cut a download short.
+- run_ferry(...): ferry with a bounded run time and a private HOME.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from harness import FERRY, PYTHON, Server, free_port, start_ferryd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+PYFTPD_SCRIPT = r"""
+import logging, sys, warnings
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+warnings.simplefilter("ignore")
+root, port = sys.argv[1], int(sys.argv[2])
+auth = DummyAuthorizer()
+auth.add_user("alice", "secret", root, perm="elradfmwMT")
+auth.add_anonymous(root, perm="elradfmwMT")
+class Handler(FTPHandler):
+    authorizer = auth
+logging.basicConfig(level=logging.ERROR)
+FTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+FAKE_SCRIPT = r"""
+import socket, sys, time
+mode, port = sys.argv[1], int(sys.argv[2])
+PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
+lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lst.bind(("127.0.0.1", port)); lst.listen(8)
+
+def serve(c):
+    f = c.makefile("rb")
+    def send(s):
+        c.sendall(s.encode() + b"\r\n")
+    if mode == "silent":
+        time.sleep(60); return
+    if mode == "garbage":
+        c.sendall(b"HELLO this is not FTP\r\n"); time.sleep(30); return
+    if mode == "longline":
+        c.sendall(b"220 " + b"x" * (10 * 1024 * 1024)); time.sleep(30); return
+    if mode == "bigreply":
+        send("220-welcome")
+        for i in range(200000):
+            c.sendall(b" line %d of an endless greeting\r\n" % i)
+        time.sleep(30); return
+    send("220 fake ready")
+    data_lst = None
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        cmd = line.decode().strip()
+        verb = cmd.split(" ")[0].upper()
+        arg = cmd[len(verb) + 1:]
+        if verb == "USER":
+            if mode == "close_on_user":
+                c.close(); return
+            send("331 password please")
+        elif verb == "PASS":
+            send("230 in")
+        elif verb == "FEAT":
+            send("211-Features:"); send(" SIZE"); send("211 End")
+        elif verb in ("TYPE", "NOOP"):
+            send("200 ok")
+        elif verb == "SIZE":
+            send("213 %d" % len(PAYLOAD))
+        elif verb == "EPSV":
+            send("502 no EPSV here")
+        elif verb == "PASV":
+            data_lst = socket.socket(); data_lst.bind(("127.0.0.1", 0)); data_lst.listen(1)
+            p = data_lst.getsockname()[1]
+            send("227 Entering Passive Mode (10,9,8,7,%d,%d)" % (p >> 8, p & 255))
+        elif verb in ("LIST", "NLST", "RETR"):
+            send("150 here it comes")
+            d, _ = data_lst.accept()
+            if verb == "RETR" and mode == "short_426":
+                d.sendall(PAYLOAD[:300000]); d.close(); send("426 connection lost"); continue
+            if verb == "RETR" and mode == "short_226":
+                d.sendall(PAYLOAD[:300000]); d.close(); send("226 done (not really)"); continue
+            if verb == "RETR":
+                d.sendall(PAYLOAD)
+            elif mode == "unsafe_names":
+                d.sendall(b"../evil\r\n/tmp/abs-evil\r\nsub/inner\r\n..\r\nok.bin\r\n")
+            else:
+                d.sendall(b"listed-through-the-peer\r\n")
+            d.close(); send("226 done")
+        elif verb == "QUIT":
+            send("221 bye"); return
+        else:
+            send("502 not here")
+
+while True:
+    c, _ = lst.accept()
+    try:
+        serve(c)
+    except OSError:
+        pass
+    finally:
+        c.close()
+"""
+
+
+def start_pyftpd(root):
+    port = free_port()
+    return Server([PYTHON, "-c", PYFTPD_SCRIPT, root, str(port)], port)
+
+
+def start_fake(mode):
+    port = free_port()
+    return Server([PYTHON, "-c", FAKE_SCRIPT, mode, str(port)], port)
+
+
+def run_ferry(args, input=None, cwd=None, env=None, timeout=60):
+    """Runs ferry with stdin from input (bytes/str, or /dev/null)."""
+    if isinstance(input, str):
+        input = input.encode()
+    e = dict(os.environ)
+    e.pop("FERRY_PASSWORD", None)
+    if env:
+        e.update(env)
+    return subprocess.run([FERRY] + list(args), input=input if input is not None else b"",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=e,
+                          timeout=timeout)
+
+
+def out(p):
+    return p.stdout.decode("utf-8", "replace")
+
+
+def err(p):
+    return p.stderr.decode("utf-8", "replace")
+
+
+class ServerFixture(unittest.TestCase):
+    """One server per class (pyftpdlib or ferryd), a fresh root and local
+    directory per test. Subclasses set server_kind and active."""
+
+    server_kind = "pyftpdlib"
+    active = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="ferry-client-")
+        cls.root = os.path.join(cls.base, "root")
+        os.mkdir(cls.root)
+        if cls.server_kind == "ferryd":
+            cls.share_root()
+            cls.server = start_ferryd(cls.root, "-w")
+        else:
+            cls.server = start_pyftpd(cls.root)
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def setUp(self):
+        for name in os.listdir(self.root):
+            p = os.path.join(self.root, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+        self.local = tempfile.mkdtemp(prefix="local-", dir=self.base)
+        self.home = tempfile.mkdtemp(prefix="home-", dir=self.base)
+        self.addCleanup(shutil.rmtree, self.local, True)
+        self.addCleanup(shutil.rmtree, self.home, True)
+
+    @classmethod
+    def share_root(cls):
+        """ferryd started as root serves as the root directory's owner (or
+        nobody): hand the tree to that account so writes are allowed."""
+        if cls.server_kind != "ferryd" or os.geteuid() != 0:
+            return
+        import pwd
+        uid, gid = pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid
+        os.chown(cls.root, uid, gid)
+        for top, dirs, files in os.walk(cls.root):
+            for n in dirs + files:
+                os.lchown(os.path.join(top, n), uid, gid)
+
+    def mode_args(self):
+        return ["-A"] if self.active else []
+
+    def ferry(self, *args, input=None, env=None, timeout=60, cwd=None):
+        self.share_root()
+        e = {"HOME": self.home}
+        if env:
+            e.update(env)
+        return run_ferry(self.mode_args() + list(args), input=input, cwd=cwd or self.local, env=e,
+                         timeout=timeout)
+
+    def oneshot(self, *cmd, **kw):
+        return self.ferry("127.0.0.1", str(self.port), *cmd, **kw)
+
+    def script(self, text, *extra, **kw):
+        return self.ferry(*extra, "127.0.0.1", str(self.port), input=text, **kw)
+
+    def rpath(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def lpath(self, *parts):
+        return os.path.join(self.local, *parts)
+
+    def assertOk(self, p):
+        self.assertEqual(p.returncode, 0, "ferry failed:\nstdout: %s\nstderr: %s" % (out(p), err(p)))
+
+    def assertFailed(self, p, code=1):
+        self.assertEqual(p.returncode, code, "expected exit %d:\nstdout: %s\nstderr: %s"
+                         % (code, out(p), err(p)))
+
+    def assertNoTemp(self, d):
+        left = [n for n in os.listdir(d) if ".ferry-" in n]
+        self.assertEqual(left, [], "temporary files left behind")
+
+
+if __name__ == "__main__":
+    sys.exit("helpers only")
