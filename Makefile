@@ -36,14 +36,14 @@ $(B)/libferry.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/ferryd: $(SERVER_OBJ) $(B)/libferry.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lcrypt
+	$(CC) $(LDFLAGS) -o $@ $^ -lcrypt -lssl -lcrypto
 
 $(B)/ferry: $(CLIENT_OBJ) $(B)/libferry.a
-	$(CC) $(LDFLAGS) -o $@ $^ -ledit
+	$(CC) $(LDFLAGS) -o $@ $^ -ledit -lssl -lcrypto
 
 $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -iquote tests/unit -o $@ $< $(B)/libferry.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -iquote tests/unit -o $@ $< $(B)/libferry.a -lssl -lcrypto
 
 run: deps all
 	$(B)/ferryd --root . $(PORT)

@@ -51,6 +51,12 @@ static const struct command *find_command(const char *verb);
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* Must this session use TLS (control and data)? */
+static bool tls_required_for(const struct session *s, bool guest)
+{
+	return guest ? s->cfg->tls_required_anon : s->cfg->tls_required;
+}
+
 static char *quote_path(const char *path, char *out, size_t outlen)
 {
 	/* RFC 959 257 replies: the name in quotes, embedded quotes doubled. */
@@ -131,6 +137,10 @@ static char *skip_list_options(char *arg, bool *all)
 
 static bool need_data_address(struct session *s)
 {
+	if (tls_required_for(s, s->anonymous) && !s->prot_private) {
+		reply(s, 521, "Data connections must be protected: use PROT P.");
+		return false;
+	}
 	if (s->data_mode != DATA_NONE)
 		return true;
 	if (s->cfg->compat == COMPAT_COMP431)
@@ -158,6 +168,10 @@ static void cmd_user(struct session *s, char *arg)
 {
 	session_set_login(s, LOGIN_NONE);
 	fd_close(&s->rootfd);
+	if (tls_required_for(s, is_guest(s, arg)) && s->ctrl_tls != CTLS_ON) {
+		reply(s, R_NOT_LOGGED_IN, "TLS required");
+		return;
+	}
 	if (is_anonymous_name(arg) && !s->cfg->anonymous) {
 		reply(s, R_NOT_LOGGED_IN, "This server does not allow anonymous logins.");
 		return;
@@ -338,9 +352,71 @@ static void cmd_feat(struct session *s, char *arg)
 {
 	(void)arg;
 	reply(s, R_SYSTEM_STATUS,
-	      "Features:\n EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n PASV\n"
-	      " REST STREAM\n SIZE\n TVFS\n UTF8\nEnd");
+	      "Features:\n%s EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n PASV\n%s"
+	      " REST STREAM\n SIZE\n TVFS\n UTF8\nEnd",
+	      ferryd_tls_ctx ? " AUTH TLS\n AUTH SSL\n" : "", ferryd_tls_ctx ? " PBSZ\n PROT\n" : "");
 }
+
+/* ---- TLS (RFC 4217) ---------------------------------------------------- */
+
+static void cmd_auth(struct session *s, char *arg)
+{
+	if (!ferryd_tls_ctx) {
+		reply(s, R_NOT_IMPLEMENTED, "TLS is not configured on this server.");
+		return;
+	}
+	if (strcasecmp(arg, "TLS") != 0 && strcasecmp(arg, "SSL") != 0 && strcasecmp(arg, "TLS-C") != 0 &&
+	    strcasecmp(arg, "TLS-P") != 0) {
+		reply(s, R_PARAM_NOT_IMPLEMENTED, "AUTH mechanism not supported; use TLS.");
+		return;
+	}
+	if (s->ctrl_tls != CTLS_OFF) {
+		reply(s, R_BAD_SEQUENCE, "TLS is already active.");
+		return;
+	}
+	reply(s, R_AUTH_OK, "Proceed with negotiation.");
+	session_start_tls(s);
+}
+
+static void cmd_pbsz(struct session *s, char *arg)
+{
+	if (s->ctrl_tls != CTLS_ON) {
+		reply(s, R_BAD_SEQUENCE, "PBSZ needs AUTH TLS first.");
+		return;
+	}
+	if (!isdigit((unsigned char)arg[0]) || strspn(arg, "0123456789") != strlen(arg)) {
+		reply(s, R_BAD_ARGS, "PBSZ needs a number.");
+		return;
+	}
+	s->pbsz_done = true;
+	reply(s, R_CMD_OK, "PBSZ=0");
+}
+
+static void cmd_prot(struct session *s, char *arg)
+{
+	if (s->ctrl_tls != CTLS_ON || !s->pbsz_done) {
+		reply(s, R_BAD_SEQUENCE, "PROT needs AUTH TLS and PBSZ first.");
+		return;
+	}
+	char level = (char)toupper((unsigned char)arg[0]);
+	if (arg[1] || !strchr("CSEP", level)) {
+		reply(s, R_PARAM_NOT_IMPLEMENTED, "Unrecognised PROT level.");
+		return;
+	}
+	if (level == 'S' || level == 'E') {
+		reply(s, 536, "PROT level not supported; use C or P.");
+		return;
+	}
+	s->prot_private = level == 'P';
+	reply(s, R_CMD_OK, "PROT now %s.", s->prot_private ? "Private" : "Clear");
+}
+
+static void cmd_ccc(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 534, "CCC is not permitted: the control connection stays protected.");
+}
+
 
 static void cmd_help(struct session *s, char *arg);
 static void cmd_site(struct session *s, char *arg)
@@ -981,6 +1057,10 @@ static const struct command commands[] = {
 	{"PASS", cmd_pass, ARG_OPTIONAL, ACC_ANY, "PASS <password>: password for USER"},
 	{"ACCT", cmd_acct, ARG_REQUIRED, ACC_LOGIN, "ACCT <account>: not needed"},
 	{"QUIT", cmd_quit, ARG_NONE, ACC_ANY, "QUIT: end the session"},
+	{"AUTH", cmd_auth, ARG_REQUIRED, ACC_ANY, "AUTH TLS: protect the control connection"},
+	{"PBSZ", cmd_pbsz, ARG_REQUIRED, ACC_ANY, "PBSZ 0: protection buffer size"},
+	{"PROT", cmd_prot, ARG_REQUIRED, ACC_ANY, "PROT C|P: clear or private data connections"},
+	{"CCC", cmd_ccc, ARG_NONE, ACC_LOGIN, "CCC: not permitted"},
 	{"SYST", cmd_syst, ARG_NONE, ACC_ANY, "SYST: the system type"},
 	{"FEAT", cmd_feat, ARG_NONE, ACC_ANY, "FEAT: list extensions"},
 	{"HELP", cmd_help, ARG_OPTIONAL, ACC_ANY, "HELP [command]: this help"},
@@ -1076,7 +1156,7 @@ void command_line_too_long(struct session *s)
 
 static bool allowed_before_login(const struct command *c)
 {
-	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP"};
+	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP", "AUTH", "PBSZ", "PROT"};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
 		if (strcmp(c->verb, ok[i]) == 0)
 			return true;

@@ -32,6 +32,14 @@ static const char usage_text[] =
 	"  -v, --verbose            transcript of every session on stdout\n"
 	"      --stream             serve seed 001's streaming protocol instead of FTP\n"
 	"      --compat comp431     seed 004's exact greeting, replies and transcript\n"
+	"      --tls-cert FILE      certificate chain (PEM) for FTPS; enables AUTH TLS\n"
+	"      --tls-key FILE       its private key (PEM)\n"
+	"      --tls-required       virtual users must use TLS (control and data)\n"
+	"      --tls-required-anonymous  anonymous users must use TLS too\n"
+	"      --no-tls-require-reuse    accept data connections that do not resume the\n"
+	"                           control connection's TLS session\n"
+	"      --implicit-tls-port N  also serve implicit FTPS (TLS from the first byte) on N\n"
+	"      --gen-cert DIR       write a self-signed DIR/cert.pem and DIR/key.pem, exit\n"
 	"  -h, --help               this text\n"
 	"      --version            print the version\n";
 
@@ -49,6 +57,14 @@ enum {
 	OPT_STREAM,
 	OPT_COMPAT,
 	OPT_VERSION,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_REQUIRED,
+	OPT_TLS_REQUIRED_ANON,
+	OPT_TLS_REUSE,
+	OPT_NO_TLS_REUSE,
+	OPT_IMPLICIT,
+	OPT_GEN_CERT,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +88,14 @@ static const struct option long_opts[] = {
 	{"compat", required_argument, NULL, OPT_COMPAT},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"tls-required", no_argument, NULL, OPT_TLS_REQUIRED},
+	{"tls-required-anonymous", no_argument, NULL, OPT_TLS_REQUIRED_ANON},
+	{"tls-require-reuse", no_argument, NULL, OPT_TLS_REUSE},
+	{"no-tls-require-reuse", no_argument, NULL, OPT_NO_TLS_REUSE},
+	{"implicit-tls-port", required_argument, NULL, OPT_IMPLICIT},
+	{"gen-cert", required_argument, NULL, OPT_GEN_CERT},
 	{0, 0, 0, 0},
 };
 
@@ -103,6 +127,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 	cfg->max_per_ip = FERRY_DEFAULT_MAX_PER_IP;
 	cfg->idle_timeout = FERRY_DEFAULT_IDLE_TIMEOUT;
 	cfg->data_timeout = FERRY_DEFAULT_DATA_TIMEOUT;
+	cfg->tls_require_reuse = true;
 
 	opterr = 0;
 	int c;
@@ -159,6 +184,17 @@ int config_parse(struct config *cfg, int argc, char **argv)
 				return bad("--compat mode (known: comp431)", optarg);
 			cfg->compat = COMPAT_COMP431;
 			break;
+		case OPT_TLS_CERT: cfg->tls_cert = optarg; break;
+		case OPT_TLS_KEY: cfg->tls_key = optarg; break;
+		case OPT_TLS_REQUIRED: cfg->tls_required = true; break;
+		case OPT_TLS_REQUIRED_ANON: cfg->tls_required = cfg->tls_required_anon = true; break;
+		case OPT_TLS_REUSE: cfg->tls_require_reuse = true; break;
+		case OPT_NO_TLS_REUSE: cfg->tls_require_reuse = false; break;
+		case OPT_IMPLICIT:
+			if (parse_int(optarg, 1, 65535, &cfg->implicit_tls_port))
+				return bad("--implicit-tls-port", optarg);
+			break;
+		case OPT_GEN_CERT: cfg->gen_cert_dir = optarg; break;
 		case 'h':
 			fputs(usage_text, stdout);
 			cfg->exit_now = true;
@@ -183,6 +219,14 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		} else if (parse_int(a, 0, 65535, &cfg->port)) {
 			return bad("port", a);
 		}
+	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		fprintf(stderr, "ferryd: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if ((cfg->tls_required || cfg->implicit_tls_port) && !cfg->tls_cert) {
+		fprintf(stderr, "ferryd: --tls-required and --implicit-tls-port need --tls-cert and --tls-key\n");
+		return 2;
 	}
 	if (cfg->pasv_address) {
 		unsigned a, b, cc, d;

@@ -30,6 +30,13 @@ struct config {
 	bool verbose;
 	bool stream;             /* seed 001 protocol instead of FTP */
 	enum compat_mode compat;
+	/* FTPS (RFC 4217) */
+	const char *tls_cert, *tls_key;
+	bool tls_required;        /* virtual users must AUTH TLS and PROT P */
+	bool tls_required_anon;   /* anonymous users too */
+	bool tls_require_reuse;   /* data connections must resume the control session */
+	int implicit_tls_port;    /* 0 = none */
+	const char *gen_cert_dir;
 	bool exit_now;
 };
 

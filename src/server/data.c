@@ -4,8 +4,11 @@
 #include "net.h"
 #include "reply.h"
 #include "sys.h"
+#include "worker.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -51,6 +54,13 @@ void xfer_free(struct transfer *t)
 
 static void close_data_fd(struct session *s)
 {
+	if (s->data_ssl) {
+		/* One close_notify, best effort: the socket is non-blocking. */
+		ERR_clear_error();
+		SSL_shutdown(s->data_ssl);
+		SSL_free(s->data_ssl);
+		s->data_ssl = NULL;
+	}
 	if (s->data.fd >= 0) {
 		loop_forget(&s->data);
 		close(s->data.fd);
@@ -127,6 +137,54 @@ static void fail_errno(struct session *s, int err)
 	}
 }
 
+/* Data-connection I/O, clear or TLS: bytes moved, 0 at end of stream,
+ * -EAGAIN to wait for readiness (t->want_other set when TLS needs the
+ * other direction), other -errno on error. */
+static ssize_t data_send(struct session *s, const void *p, size_t n)
+{
+	if (!s->data_ssl)
+		return io_write_some(s->data.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_write(s->data_ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(s->data_ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+		return -EAGAIN;
+	case SSL_ERROR_WANT_READ:
+		s->xfer->want_other = true;
+		return -EAGAIN;
+	default:
+		return -EPIPE;
+	}
+}
+
+static ssize_t data_recv(struct session *s, void *p, size_t n)
+{
+	if (!s->data_ssl)
+		return io_read_some(s->data.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_read(s->data_ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(s->data_ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		s->xfer->want_other = true;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		return -EPIPE;
+	}
+}
+
+static bool data_ktls_send(struct session *s)
+{
+	return s->data_ssl && BIO_get_ktls_send(SSL_get_wbio(s->data_ssl));
+}
+
 /* STOR: puts the received file under its final name. 0 or negative errno. */
 static int commit_upload(struct transfer *t)
 {
@@ -200,16 +258,26 @@ static bool refill_listing(struct session *s, struct transfer *t)
 	return t->stage.len > 0;
 }
 
-/* Fills the staging buffer with the next TYPE A slice of the file. */
-static int refill_ascii(struct transfer *t)
+/* Fills the staging buffer with the next slice of the file, converted to
+ * TYPE A when ascii. 1, 0 at end of file, or -errno. */
+static int refill_file(struct transfer *t, bool ascii)
 {
 	char in[FERRY_XFER_BUF / 2];
-	ssize_t r = io_read_some(t->file_fd, in, sizeof in);
+	off_t left = t->end - t->offset;
+	if (left <= 0)
+		return 0;
+	ssize_t r = io_read_some(t->file_fd, in, left < (off_t)sizeof in ? (size_t)left : sizeof in);
 	if (r <= 0)
 		return (int)r;
-	char out[FERRY_XFER_BUF]; /* encoding at most doubles the slice */
-	size_t n = ascii_encode(&t->ascii, in, (size_t)r, out);
-	if (buf_append(&t->stage, out, n) != 0)
+	int rc;
+	if (ascii) {
+		char out[FERRY_XFER_BUF]; /* encoding at most doubles the slice */
+		size_t n = ascii_encode(&t->ascii, in, (size_t)r, out);
+		rc = buf_append(&t->stage, out, n);
+	} else {
+		rc = buf_append(&t->stage, in, (size_t)r);
+	}
+	if (rc != 0)
 		return -ENOMEM;
 	t->offset += r;
 	return 1;
@@ -229,7 +297,7 @@ static void pump_staged(struct session *s, struct transfer *t)
 					return;
 				}
 			} else {
-				int r = refill_ascii(t);
+				int r = refill_file(t, s->type == 'A');
 				if (r < 0) {
 					fail_errno(s, -r);
 					return;
@@ -240,7 +308,7 @@ static void pump_staged(struct session *s, struct transfer *t)
 				}
 			}
 		}
-		ssize_t w = io_write_some(s->data.fd, t->stage.data + t->stage_off, t->stage.len - t->stage_off);
+		ssize_t w = data_send(s, t->stage.data + t->stage_off, t->stage.len - t->stage_off);
 		if (w == -EAGAIN)
 			return;
 		if (w < 0) {
@@ -263,7 +331,23 @@ static void pump_sendfile(struct session *s, struct transfer *t)
 			return;
 		}
 		size_t n = left < FERRY_XFER_CHUNK ? (size_t)left : FERRY_XFER_CHUNK;
-		ssize_t r = sendfile(s->data.fd, t->file_fd, &t->offset, n);
+		ssize_t r;
+		if (s->data_ssl) {
+			/* Kernel TLS: still zero-copy, the kernel encrypts. */
+			ERR_clear_error();
+			r = SSL_sendfile(s->data_ssl, t->file_fd, t->offset, n, 0);
+			if (r > 0) {
+				t->offset += r;
+			} else if (SSL_get_error(s->data_ssl, (int)r) == SSL_ERROR_WANT_WRITE) {
+				errno = EAGAIN;
+				r = -1;
+			} else {
+				errno = EPIPE;
+				r = -1;
+			}
+		} else {
+			r = sendfile(s->data.fd, t->file_fd, &t->offset, n);
+		}
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -320,20 +404,29 @@ static void pump_splice_in(struct session *s, struct transfer *t)
 	}
 }
 
+/* STOR through userspace: TYPE A (converted) or TLS. */
 static void pump_read_in(struct session *s, struct transfer *t)
 {
 	char in[FERRY_XFER_BUF / 2], out[FERRY_XFER_BUF / 2 + 1];
+	bool ascii = s->type == 'A';
 	size_t budget = XFER_BUDGET;
-	while (budget > 0) {
-		ssize_t r = io_read_some(s->data.fd, in, sizeof in);
+	/* TLS may hold a decrypted record the socket will not signal again:
+	 * drain it even past the budget (one record at most). */
+	while (budget > 0 || (s->data_ssl && SSL_pending(s->data_ssl) > 0)) {
+		ssize_t r = data_recv(s, in, sizeof in);
 		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
 			xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
 			return;
 		}
-		size_t n = r == 0 ? ascii_decode_finish(&t->ascii, out) : ascii_decode(&t->ascii, in, (size_t)r, out);
-		int w = io_write_full(t->file_fd, out, n);
+		const char *src = in;
+		size_t n = (size_t)r;
+		if (ascii) {
+			n = r == 0 ? ascii_decode_finish(&t->ascii, out) : ascii_decode(&t->ascii, in, (size_t)r, out);
+			src = out;
+		}
+		int w = io_write_full(t->file_fd, src, n);
 		if (w < 0) {
 			fail_errno(s, -w);
 			return;
@@ -351,22 +444,56 @@ static void pump(struct session *s)
 {
 	struct transfer *t = s->xfer;
 	uint64_t before = t->bytes;
+	t->want_other = false;
 	if (t->kind == XK_STOR) {
-		if (s->type == 'A')
+		if (s->type == 'A' || s->data_ssl)
 			pump_read_in(s, t);
 		else
 			pump_splice_in(s, t);
-	} else if (t->kind == XK_RETR && s->type != 'A') {
+	} else if (t->kind == XK_RETR && s->type != 'A' && (!s->data_ssl || data_ktls_send(s))) {
 		pump_sendfile(s, t);
 	} else {
 		pump_staged(s, t);
 	}
+	if (s->xfer != t)
+		return;
 	/* A transfer that still runs and moved bytes gets a new stall deadline. */
-	if (s->xfer == t && t->bytes != before)
+	if (t->bytes != before)
 		t->deadline_ms = clock_ms() + (long long)s->cfg->data_timeout * 1000;
+	uint32_t mask = t->kind == XK_STOR ? EPOLLIN : EPOLLOUT;
+	if (t->want_other)
+		mask = EPOLLIN | EPOLLOUT;
+	if (loop_watch(&s->data, mask) < 0)
+		xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
 }
 
 /* The data connection is up: start moving bytes in the right direction. */
+static void data_handshake_step(struct session *s)
+{
+	struct transfer *t = s->xfer;
+	ERR_clear_error();
+	int r = SSL_accept(s->data_ssl);
+	if (r == 1) {
+		t->handshaking = false;
+		/* Only the client holding the control connection's session may
+		 * use the data connection (what vsftpd's require_ssl_reuse does). */
+		if (s->cfg->tls_require_reuse && !SSL_session_reused(s->data_ssl)) {
+			xfer_fail(s, 522, "Data connection must resume the control connection's TLS session.");
+			return;
+		}
+		if (loop_watch(&s->data, t->kind == XK_STOR ? EPOLLIN : EPOLLOUT) < 0)
+			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+		return;
+	}
+	int e = SSL_get_error(s->data_ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		if (loop_watch(&s->data, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) < 0)
+			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+		return;
+	}
+	xfer_fail(s, 522, "TLS negotiation on the data connection failed.");
+}
+
 static void xfer_run(struct session *s)
 {
 	struct transfer *t = s->xfer;
@@ -374,6 +501,16 @@ static void xfer_run(struct session *s)
 	t->running = true;
 	t->deadline_ms = clock_ms() + (long long)s->cfg->data_timeout * 1000;
 	s->data.fn = on_data;
+	if (s->prot_private) {
+		s->data_ssl = SSL_new(ferryd_tls_ctx);
+		if (!s->data_ssl || SSL_set_fd(s->data_ssl, s->data.fd) != 1) {
+			xfer_fail(s, R_LOCAL_ERROR, "Cannot set up TLS for the data connection.");
+			return;
+		}
+		t->handshaking = true;
+		data_handshake_step(s);
+		return;
+	}
 	uint32_t mask = t->kind == XK_STOR ? EPOLLIN : EPOLLOUT;
 	if (loop_watch(&s->data, mask) < 0) {
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
@@ -401,6 +538,10 @@ static void on_data(struct ev_handler *h, uint32_t events)
 			return;
 		}
 		xfer_run(s);
+		return;
+	}
+	if (t->handshaking) {
+		data_handshake_step(s);
 		return;
 	}
 	pump(s);

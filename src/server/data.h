@@ -30,6 +30,8 @@ struct transfer {
 	enum xfer_kind kind;
 	bool connecting;          /* active connect in progress */
 	bool running;             /* data connection up, bytes moving */
+	bool handshaking;         /* PROT P: TLS handshake on the data connection */
+	bool want_other;          /* TLS needs the other direction's readiness */
 	long long deadline_ms;    /* connect/accept deadline, then stall deadline */
 	uint64_t bytes;
 

@@ -3,6 +3,7 @@
 #include "ferry_limits.h"
 #include "net.h"
 #include "stream.h"
+#include "tls.h"
 #include "users.h"
 #include "worker.h"
 
@@ -80,21 +81,21 @@ static void raise_fd_limit(void)
 	}
 }
 
-static pid_t spawn_worker(int listen_fd, const struct config *cfg)
+static pid_t spawn_worker(int listen_fd, int implicit_fd, const struct config *cfg)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		_exit(worker_run(listen_fd, cfg));
+		_exit(worker_run(listen_fd, implicit_fd, cfg));
 	}
 	return pid;
 }
 
 /* The parent only supervises: it restarts a worker that died and, on
  * SIGTERM/SIGINT, passes the signal on and waits for the workers. */
-static int supervise(int listen_fd, const struct config *cfg, int n)
+static int supervise(int listen_fd, int implicit_fd, const struct config *cfg, int n)
 {
 	pid_t pids[MAX_WORKERS];
 	struct sigaction sa = {.sa_handler = on_parent_signal};
@@ -102,7 +103,7 @@ static int supervise(int listen_fd, const struct config *cfg, int n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (int i = 0; i < n; i++) {
-		pids[i] = spawn_worker(listen_fd, cfg);
+		pids[i] = spawn_worker(listen_fd, implicit_fd, cfg);
 		if (pids[i] < 0) {
 			fprintf(stderr, "ferryd: fork: %s\n", strerror(errno));
 			return 1;
@@ -133,7 +134,7 @@ static int supervise(int listen_fd, const struct config *cfg, int n)
 			} else {
 				fprintf(stderr, "ferryd: worker %d exited (status %d); restarting it\n", (int)pid, status);
 				sleep(1);
-				pids[i] = spawn_worker(listen_fd, cfg);
+				pids[i] = spawn_worker(listen_fd, implicit_fd, cfg);
 				if (pids[i] < 0)
 					alive--;
 			}
@@ -155,6 +156,15 @@ int main(int argc, char **argv)
 		return rc;
 	if (cfg.hash_password)
 		return users_hash_password();
+	char err[512];
+	if (cfg.gen_cert_dir) {
+		if (tls_make_self_signed(cfg.gen_cert_dir, err, sizeof err) != 0) {
+			fprintf(stderr, "ferryd: %s\n", err);
+			return 2;
+		}
+		fprintf(stderr, "ferryd: wrote %s/cert.pem and %s/key.pem\n", cfg.gen_cert_dir, cfg.gen_cert_dir);
+		return 0;
+	}
 
 	char root[PATH_MAX];
 	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -166,7 +176,10 @@ int main(int argc, char **argv)
 		return stream_serve(cfg.port, cfg.verbose, rootfd);
 
 	ferryd_anon_rootfd = rootfd;
-	char err[512];
+	if (cfg.tls_cert && !(ferryd_tls_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err))) {
+		fprintf(stderr, "ferryd: %s\n", err);
+		return 2;
+	}
 	if (cfg.users_file && users_load(cfg.users_file, err, sizeof err) != 0) {
 		fprintf(stderr, "ferryd: %s\n", err);
 		return 2;
@@ -175,6 +188,14 @@ int main(int argc, char **argv)
 	if (lfd < 0) {
 		fprintf(stderr, "ferryd: %s\n", err);
 		return 2;
+	}
+	int ifd = -1;
+	if (cfg.implicit_tls_port) {
+		ifd = net_listen(cfg.bind_addr, cfg.implicit_tls_port, 1024, err, sizeof err);
+		if (ifd < 0) {
+			fprintf(stderr, "ferryd: implicit FTPS: %s\n", err);
+			return 2;
+		}
 	}
 	raise_fd_limit();
 	if (geteuid() == 0) {
@@ -199,6 +220,12 @@ int main(int argc, char **argv)
 			!cfg.anonymous ? "no anonymous" : cfg.writable ? "anonymous, writable" : "anonymous, read-only",
 			cfg.users_file ? ", users from " : "", cfg.users_file ? cfg.users_file : "", v6 ? "[" : "",
 			shown, v6 ? "]" : "", net_port(&bound));
+		if (ifd >= 0) {
+			struct sockaddr_storage ib;
+			net_local_addr(ifd, &ib);
+			fprintf(stderr, "ferryd: implicit FTPS on ftps://%s%s%s:%d/\n", v6 ? "[" : "", shown, v6 ? "]" : "",
+				net_port(&ib));
+		}
 	}
 	int workers = cfg.workers;
 	if (workers == 0) {
@@ -207,6 +234,6 @@ int main(int argc, char **argv)
 	}
 	/* The seed-004 transcript is one ordered stream: one process. */
 	if (cfg.compat == COMPAT_COMP431 || workers == 1)
-		return worker_run(lfd, &cfg);
-	return supervise(lfd, &cfg, workers);
+		return worker_run(lfd, ifd, &cfg);
+	return supervise(lfd, ifd, &cfg, workers);
 }

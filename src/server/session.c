@@ -8,6 +8,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -18,6 +20,48 @@
 #include <unistd.h>
 
 static void on_ctrl(struct ev_handler *h, uint32_t events);
+static void update_ctrl_watch(struct session *s);
+static void tls_handshake_step(struct session *s);
+
+/* Control-connection I/O, clear or TLS: bytes moved, 0 at end of stream,
+ * -EAGAIN when the socket must become ready first, other -errno on error. */
+static ssize_t ctrl_recv(struct session *s, void *p, size_t n)
+{
+	if (!s->ctrl_ssl)
+		return io_read_some(s->ctrl.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_read(s->ctrl_ssl, p, (int)n);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(s->ctrl_ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		s->ctrl_want_write = true;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		return -EIO;
+	}
+}
+
+static ssize_t ctrl_send(struct session *s, const void *p, size_t n)
+{
+	if (!s->ctrl_ssl)
+		return io_write_some(s->ctrl.fd, p, n);
+	ERR_clear_error();
+	int r = SSL_write(s->ctrl_ssl, p, (int)n);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(s->ctrl_ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
 
 static const char *const login_state_names[] = {
 	[LOGIN_NONE] = "none",
@@ -35,7 +79,8 @@ void session_set_login(struct session *s, enum login_state st)
 	}
 }
 
-struct session *session_new(int fd, const struct config *cfg, unsigned long id, unsigned ip_slot)
+struct session *session_new(int fd, const struct config *cfg, unsigned long id, unsigned ip_slot,
+			    bool implicit_tls)
 {
 	struct session *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -65,7 +110,67 @@ struct session *session_new(int fd, const struct config *cfg, unsigned long id, 
 		session_free(s);
 		return NULL;
 	}
+	if (implicit_tls) {
+		s->implicit_tls = true;
+		s->prot_private = true; /* implicit FTPS protects data by default */
+		s->ctrl_tls = CTLS_STARTING;
+		session_start_tls(s);
+	}
 	return s;
+}
+
+void session_greet(struct session *s)
+{
+	reply(s, R_READY, "%s",
+	      s->cfg->compat == COMPAT_COMP431 ? "COMP 431 FTP server ready." : "ferry FTP server ready.");
+}
+
+void session_start_tls(struct session *s)
+{
+	s->ctrl_tls = CTLS_STARTING;
+	if (s->out.len)
+		return; /* flush_out comes back here once the 234 is written */
+	/* Bytes the client sent before the handshake would be read as
+	 * commands in the clear: a client that pipelines past AUTH is refused. */
+	if (s->in.len || !ferryd_tls_ctx) {
+		session_close(s);
+		return;
+	}
+	s->ctrl_ssl = SSL_new(ferryd_tls_ctx);
+	if (!s->ctrl_ssl || SSL_set_fd(s->ctrl_ssl, s->ctrl.fd) != 1) {
+		session_close(s);
+		return;
+	}
+	s->ctrl_tls = CTLS_HANDSHAKE;
+	tls_handshake_step(s);
+}
+
+static void tls_handshake_step(struct session *s)
+{
+	ERR_clear_error();
+	int r = SSL_accept(s->ctrl_ssl);
+	if (r == 1) {
+		s->ctrl_tls = CTLS_ON;
+		s->ctrl_want_write = false;
+		update_ctrl_watch(s);
+		if (s->implicit_tls)
+			session_greet(s);
+		return;
+	}
+	switch (SSL_get_error(s->ctrl_ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->ctrl_want_write = false;
+		update_ctrl_watch(s);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		s->ctrl_want_write = true;
+		update_ctrl_watch(s);
+		return;
+	default:
+		/* Garbage instead of a ClientHello, or a failed handshake. */
+		transcript(s, "TLS handshake failed");
+		session_close(s);
+	}
 }
 
 void session_free(struct session *s)
@@ -75,6 +180,8 @@ void session_free(struct session *s)
 	loop_forget(&s->ctrl);
 	fd_close(&s->ctrl.fd);
 	fd_close(&s->rootfd);
+	if (s->ctrl_ssl)
+		SSL_free(s->ctrl_ssl);
 	line_free(&s->lr);
 	buf_free(&s->in);
 	buf_free(&s->out);
@@ -103,18 +210,24 @@ static void update_ctrl_watch(struct session *s)
 	if (s->closing)
 		return;
 	uint32_t mask = 0;
-	if (!s->input_paused && !s->quitting)
-		mask |= EPOLLIN;
-	if (s->out.len)
-		mask |= EPOLLOUT;
+	if (s->ctrl_tls == CTLS_HANDSHAKE) {
+		mask = s->ctrl_want_write ? EPOLLOUT : EPOLLIN;
+	} else {
+		if (!s->input_paused && !s->quitting)
+			mask |= EPOLLIN;
+		if (s->out.len || s->ctrl_want_write)
+			mask |= EPOLLOUT;
+	}
 	if (loop_watch(&s->ctrl, mask) < 0)
 		session_close(s);
 }
 
 static void flush_out(struct session *s)
 {
+	if (s->ctrl_tls == CTLS_HANDSHAKE)
+		return; /* replies wait for the handshake */
 	while (s->out.len) {
-		ssize_t w = io_write_some(s->ctrl.fd, s->out.data, s->out.len);
+		ssize_t w = ctrl_send(s, s->out.data, s->out.len);
 		if (w == -EAGAIN)
 			break;
 		if (w < 0) {
@@ -127,6 +240,10 @@ static void flush_out(struct session *s)
 		buf_shrink_if_empty(&s->out);
 		if (s->quitting) {
 			session_close(s);
+			return;
+		}
+		if (s->ctrl_tls == CTLS_STARTING) {
+			session_start_tls(s);
 			return;
 		}
 	}
@@ -236,8 +353,17 @@ void session_resume_input(struct session *s)
 
 void session_process_input(struct session *s)
 {
+	if (s->ctrl_ssl && !s->closing && !s->input_paused && SSL_pending(s->ctrl_ssl) > 0 &&
+	    s->in.len < FERRY_CTRL_READ) {
+		char chunk[FERRY_CTRL_READ];
+		ssize_t r = ctrl_recv(s, chunk, FERRY_CTRL_READ - s->in.len);
+		if (r > 0 && buf_append(&s->in, chunk, (size_t)r) != 0) {
+			session_close(s);
+			return;
+		}
+	}
 	for (int i = 0; i < FERRY_CMDS_PER_WAKEUP; i++) {
-		if (s->closing || s->quitting || s->input_paused)
+		if (s->closing || s->quitting || s->input_paused || s->ctrl_tls == CTLS_STARTING)
 			return;
 		if (!s->line_ready) {
 			size_t used = 0;
@@ -273,14 +399,22 @@ void session_process_input(struct session *s)
 static void on_ctrl(struct ev_handler *h, uint32_t events)
 {
 	struct session *s = (struct session *)((char *)h - offsetof(struct session, ctrl));
-	if (events & EPOLLOUT)
+	if (s->ctrl_tls == CTLS_HANDSHAKE) {
+		tls_handshake_step(s);
+		return;
+	}
+	bool retry_read = false;
+	if (events & EPOLLOUT) {
+		retry_read = s->ctrl_want_write;
+		s->ctrl_want_write = false;
 		flush_out(s);
+	}
 	if (s->closing)
 		return;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		if (s->in.len < FERRY_CTRL_READ && !s->input_paused) {
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || retry_read) {
+		if (s->in.len < FERRY_CTRL_READ && !s->input_paused && s->ctrl_tls != CTLS_STARTING) {
 			char chunk[FERRY_CTRL_READ];
-			ssize_t r = io_read_some(h->fd, chunk, FERRY_CTRL_READ - s->in.len);
+			ssize_t r = ctrl_recv(s, chunk, FERRY_CTRL_READ - s->in.len);
 			if (r == 0 || (r < 0 && r != -EAGAIN)) {
 				session_close(s);
 				return;
@@ -294,6 +428,11 @@ static void on_ctrl(struct ev_handler *h, uint32_t events)
 			return;
 		}
 		session_process_input(s);
+		/* TLS may hold decrypted bytes the socket will not signal again. */
+		if (s->ctrl_ssl && SSL_pending(s->ctrl_ssl) > 0 && !s->closing)
+			worker_mark_ready(s);
+		if (s->ctrl_want_write)
+			update_ctrl_watch(s);
 	}
 }
 

@@ -37,6 +37,15 @@ enum data_mode {
 };
 
 struct transfer;
+typedef struct ssl_st SSL;
+
+/* TLS on the control connection (RFC 4217). */
+enum ctrl_tls {
+	CTLS_OFF,       /* clear text */
+	CTLS_STARTING,  /* 234 queued: the handshake starts once it is written */
+	CTLS_HANDSHAKE, /* SSL_accept in progress */
+	CTLS_ON,
+};
 
 /* A command whose final reply is still to come (for the transcript). */
 struct cmd_record {
@@ -53,6 +62,14 @@ struct session {
 	const struct config *cfg;
 	struct sockaddr_storage peer, local;
 	unsigned ip_slot;        /* slot in the shared per-address table */
+
+	SSL *ctrl_ssl;
+	enum ctrl_tls ctrl_tls;
+	bool ctrl_want_write;    /* TLS needs the socket writable to go on reading */
+	bool implicit_tls;       /* accepted on the implicit FTPS port */
+	bool pbsz_done;
+	bool prot_private;       /* PROT P: data connections use TLS */
+	SSL *data_ssl;
 
 	struct line_reader lr;
 	struct buf in;           /* control bytes read, not yet parsed */
@@ -87,8 +104,14 @@ struct session {
 	struct session *next, *prev;
 };
 
-/* Takes ownership of fd (accepted, non-blocking). NULL on allocation failure. */
-struct session *session_new(int fd, const struct config *cfg, unsigned long id, unsigned ip_slot);
+/* Takes ownership of fd (accepted, non-blocking). NULL on allocation failure.
+ * implicit_tls: the TLS handshake comes first, the greeting after it. */
+struct session *session_new(int fd, const struct config *cfg, unsigned long id, unsigned ip_slot,
+			    bool implicit_tls);
+/* Queues the 220 greeting. */
+void session_greet(struct session *s);
+/* After "234": switch the control connection to TLS once the reply is out. */
+void session_start_tls(struct session *s);
 void session_free(struct session *s);
 void session_close(struct session *s);
 void session_set_login(struct session *s, enum login_state st);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 int ferryd_anon_rootfd = -1;
+struct ssl_ctx_st *ferryd_tls_ctx;
 
 /* Per-address session counts live in hashed slots; two addresses sharing
  * a slot share a limit, which errs on the side of refusing. */
@@ -34,7 +35,7 @@ static struct shared_counters *shared;
 static struct session *all_sessions;
 static struct session *ready_head;
 static const struct config *config;
-static struct ev_handler listener;
+static struct ev_handler listener, implicit_listener;
 static volatile sig_atomic_t stop_requested;
 
 int worker_shared_init(void)
@@ -92,6 +93,7 @@ static void refuse(int fd, const char *line)
 static void on_accept(struct ev_handler *h, uint32_t events)
 {
 	(void)events;
+	bool implicit = h == &implicit_listener;
 	for (int i = 0; i < FERRY_ACCEPTS_PER_WAKEUP && !stop_requested; i++) {
 		struct sockaddr_storage peer;
 		socklen_t sl = sizeof peer;
@@ -109,7 +111,7 @@ static void on_accept(struct ev_handler *h, uint32_t events)
 			continue;
 		}
 		unsigned long id = atomic_fetch_add(&shared->next_id, 1) + 1;
-		struct session *s = session_new(fd, config, id, slot);
+		struct session *s = session_new(fd, config, id, slot, implicit);
 		if (!s) {
 			atomic_fetch_sub(&shared->sessions, 1);
 			atomic_fetch_sub(&shared->per_ip[slot], 1);
@@ -121,11 +123,11 @@ static void on_accept(struct ev_handler *h, uint32_t events)
 		all_sessions = s;
 		if (config->compat != COMPAT_COMP431) {
 			char host[64];
-			transcript(s, "connection from %s port %d", net_host_str(&s->peer, host, sizeof host),
-				   net_port(&s->peer));
+			transcript(s, "connection from %s port %d%s", net_host_str(&s->peer, host, sizeof host),
+				   net_port(&s->peer), implicit ? " (implicit TLS)" : "");
 		}
-		reply(s, R_READY, "%s",
-		      config->compat == COMPAT_COMP431 ? "COMP 431 FTP server ready." : "ferry FTP server ready.");
+		if (!implicit)
+			session_greet(s);
 	}
 }
 
@@ -165,7 +167,7 @@ static void on_stop_signal(int sig)
 	stop_requested = 1;
 }
 
-int worker_run(int listen_fd, const struct config *cfg)
+int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 {
 	config = cfg;
 	if (loop_init() < 0) {
@@ -178,7 +180,10 @@ int worker_run(int listen_fd, const struct config *cfg)
 	sigaction(SIGINT, &sa, NULL);
 	listener.fd = listen_fd;
 	listener.fn = on_accept;
-	if (loop_watch(&listener, EPOLLIN | EPOLLEXCLUSIVE) < 0) {
+	implicit_listener.fd = implicit_fd;
+	implicit_listener.fn = on_accept;
+	if (loop_watch(&listener, EPOLLIN | EPOLLEXCLUSIVE) < 0 ||
+	    (implicit_fd >= 0 && loop_watch(&implicit_listener, EPOLLIN | EPOLLEXCLUSIVE) < 0)) {
 		fprintf(stderr, "ferryd: epoll: %s\n", strerror(errno));
 		return 1;
 	}
@@ -199,6 +204,7 @@ int worker_run(int listen_fd, const struct config *cfg)
 		if (stop_requested && !grace_end) {
 			/* Stop accepting; idle sessions go now, transfers may finish. */
 			loop_forget(&listener);
+			loop_forget(&implicit_listener);
 			grace_end = now + 30000;
 			for (struct session *s = all_sessions; s; s = s->next)
 				if (!s->xfer && !s->closing) {

@@ -14,11 +14,13 @@ struct session;
 
 /* The served directory (O_PATH), root of every anonymous session. */
 extern int ferryd_anon_rootfd;
+/* The server's TLS context, NULL when FTPS is not configured. */
+extern struct ssl_ctx_st *ferryd_tls_ctx;
 
 /* Allocates the shared counters; before forking workers. */
 int worker_shared_init(void);
 /* Runs until SIGTERM/SIGINT and then drains: returns the exit code. */
-int worker_run(int listen_fd, const struct config *cfg);
+int worker_run(int listen_fd, int implicit_fd, const struct config *cfg);
 /* Queues s to have its buffered input processed on the next pass. */
 void worker_mark_ready(struct session *s);
 /* Sessions counters: called when a session ends. */
