@@ -1,0 +1,252 @@
+"""FTPS (RFC 4217) through ferryd: explicit AUTH TLS, implicit TLS, PROT P
+data connections that must resume the control session, --tls-required,
+and hostile TLS input. Independent clients: curl, lftp, Python's ftplib."""
+import io
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+import ftplib
+
+import harness
+from harness import FERRYD, FerrydCase, free_port, make_file, sha256_file
+
+CERTS = None
+
+
+def certs():
+    """One self-signed certificate for the whole module, made by ferryd."""
+    global CERTS
+    if CERTS is None:
+        d = tempfile.mkdtemp(prefix="ferry-tls-")
+        subprocess.run([FERRYD, "--gen-cert", d], check=True, timeout=30,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        CERTS = (os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+    return CERTS
+
+
+def client_context():
+    ctx = ssl.create_default_context(cafile=certs()[0])
+    ctx.check_hostname = False
+    return ctx
+
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """ftplib's FTP_TLS does not resume the control session on data
+    connections; FileZilla, curl and lftp do. This one does too."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+
+
+class TlsCase(FerrydCase):
+    extra_args = ()
+
+    def setUp(self):
+        cert, key = certs()
+        self.implicit_port = free_port()
+        self.ferryd_args = ("-w", "--tls-cert", cert, "--tls-key", key,
+                            "--implicit-tls-port", str(self.implicit_port)) + tuple(self.extra_args)
+        super().setUp()
+
+    def prepare_root(self):
+        make_file(os.path.join(self.root, "bin.dat"), 3 * 1024 * 1024 + 17, seed=5)
+        make_file(os.path.join(self.root, "text.txt"), 200_000, seed=6, text=True)
+
+    def tls_ftp(self, cls=ReusingFTP_TLS, prot=True, user="anonymous", passwd="x"):
+        f = cls(context=client_context())
+        f.connect("127.0.0.1", self.server.port, timeout=harness.TIMEOUT)
+        self.addCleanup(self._close_ftp, f)
+        f.auth()
+        f.login(user, passwd)
+        if prot:
+            f.prot_p()
+        return f
+
+
+class TestExplicitTls(TlsCase):
+    def test_feat_lists_tls(self):
+        feat = self.ftp(login=False).sendcmd("FEAT")
+        for word in ("AUTH TLS", "PBSZ", "PROT"):
+            self.assertIn(word, feat)
+
+    def test_ftplib_roundtrip_prot_p(self):
+        f = self.tls_ftp()
+        got = io.BytesIO()
+        f.retrbinary("RETR bin.dat", got.write)
+        with open(os.path.join(self.root, "bin.dat"), "rb") as src:
+            self.assertEqual(got.getvalue(), src.read())
+        data = os.urandom(777_777)
+        f.storbinary("STOR up.dat", io.BytesIO(data))
+        with open(os.path.join(self.root, "up.dat"), "rb") as dst:
+            self.assertEqual(dst.read(), data)
+        names = f.nlst()
+        self.assertIn("up.dat", names)
+        lines = []
+        f.retrlines("RETR text.txt", lines.append)
+        with open(os.path.join(self.root, "text.txt")) as src:
+            self.assertEqual(lines, src.read().splitlines())
+
+    def test_data_connection_without_reuse_refused(self):
+        f = self.tls_ftp(cls=ftplib.FTP_TLS)
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.retrbinary("RETR bin.dat", lambda b: None)
+        self.assertTrue(str(cm.exception).startswith("522"), cm.exception)
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")  # the session goes on
+
+    def test_clear_data_after_prot_p_gets_no_file(self):
+        # PROT P announced, then a plain TCP data connection: the server
+        # waits for a TLS handshake that never comes; no bytes leak.
+        f = self.tls_ftp()
+        f.sock.settimeout(harness.TIMEOUT)
+        port = int(f.sendcmd("EPSV").split("|")[3])
+        f.putcmd("RETR bin.dat")
+        self.assertTrue(f.getline().startswith("150"))
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not a ClientHello
+        s.settimeout(5)
+        leaked = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                leaked += b
+        except OSError:
+            pass
+        s.close()
+        with open(os.path.join(self.root, "bin.dat"), "rb") as src:
+            head = src.read(64)
+        self.assertNotIn(head[:32], leaked)
+        final = f.getline()
+        self.assertTrue(final[:3] in ("522", "425", "426"), final)
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+    def test_ccc_refused_and_prot_levels(self):
+        f = self.tls_ftp(prot=False)
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.sendcmd("CCC")
+        self.assertTrue(str(cm.exception).startswith("534"))
+        f.sendcmd("PBSZ 0")
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.sendcmd("PROT S")
+        self.assertTrue(str(cm.exception).startswith("536"), cm.exception)
+        self.assertTrue(f.sendcmd("PROT C").startswith("200"))
+
+    def test_pbsz_before_auth_is_bad_sequence(self):
+        c = self.raw()
+        self.assertTrue(c.cmd("PBSZ 0").startswith("503"))
+        self.assertTrue(c.cmd("PROT P").startswith("503"))
+
+    def test_curl_ssl_reqd_download_upload_list(self):
+        port = self.server.port
+        out = os.path.join(self.local, "c.dat")
+        r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "--ssl-reqd", "--cacert", certs()[0],
+                            f"ftp://localhost:{port}/bin.dat", "-o", out], timeout=90)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(sha256_file(out), sha256_file(os.path.join(self.root, "bin.dat")))
+        r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "--ssl-reqd", "-k", "-T", out,
+                            f"ftp://127.0.0.1:{port}/curl-up.dat"], timeout=90)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(sha256_file(os.path.join(self.root, "curl-up.dat")), sha256_file(out))
+        r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "--ssl-reqd", "-k",
+                            f"ftp://127.0.0.1:{port}/"], capture_output=True, timeout=90)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn(b"curl-up.dat", r.stdout)
+
+    def test_curl_implicit_ftps(self):
+        out = os.path.join(self.local, "i.dat")
+        r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "-k",
+                            f"ftps://127.0.0.1:{self.implicit_port}/bin.dat", "-o", out], timeout=90)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(sha256_file(out), sha256_file(os.path.join(self.root, "bin.dat")))
+        r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "-k", "-T", out,
+                            f"ftps://127.0.0.1:{self.implicit_port}/imp-up.dat"], timeout=90)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(sha256_file(os.path.join(self.root, "imp-up.dat")), sha256_file(out))
+
+    def test_lftp_ssl_force(self):
+        mirror = os.path.join(self.local, "mirror")
+        up = os.path.join(self.local, "lftp-up.dat")
+        make_file(up, 1_234_567, seed=9)
+        script = ("set ssl:verify-certificate no; set ftp:ssl-force true; set ftp:ssl-protect-data true; "
+                  "set net:max-retries 1; set net:timeout 10; "
+                  f"open -p {self.server.port} ftp://anonymous:x@127.0.0.1; "
+                  f"mirror / {mirror}; put {up} -o lftp-up.dat; cls")
+        r = subprocess.run(["lftp", "-c", script], capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"lftp-up.dat", r.stdout)
+        for name in ("bin.dat", "text.txt"):
+            self.assertEqual(sha256_file(os.path.join(mirror, name)), sha256_file(os.path.join(self.root, name)))
+        self.assertEqual(sha256_file(os.path.join(self.root, "lftp-up.dat")), sha256_file(up))
+
+    def test_garbage_instead_of_client_hello(self):
+        # Implicit port: junk bytes, then a half handshake; both closed,
+        # and the server still serves.
+        for junk in (b"USER anonymous\r\n", b"\x16\x03\x01\x00\x50" + b"\x01" * 20):
+            s = socket.create_connection(("127.0.0.1", self.implicit_port), timeout=5)
+            s.sendall(junk)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(10)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            s.close()
+        c = self.raw()
+        c.send("AUTH TLS\r\n")
+        self.assertTrue(c.reply().startswith("234"))
+        c.send(b"this is not TLS at all\r\n" * 4)
+        self.assertTrue(c.closed(timeout=10))
+        f = self.tls_ftp()
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+
+class TestTlsRequired(TlsCase):
+    extra_args = ("--tls-required",)
+
+    def prepare_root(self):
+        super().prepare_root()
+        home = os.path.join(self.tmp, "alice")
+        os.mkdir(home)
+        h = subprocess.run([FERRYD, "--hash-password"], input=b"wonderland\n", capture_output=True,
+                           timeout=30).stdout.decode().strip()
+        users = os.path.join(self.tmp, "users")
+        with open(users, "w") as f:
+            f.write(f"alice:{h}:{home}:rw\n")
+        harness.give_to_server(self.tmp, home)
+        self.extra_args = ("--tls-required", "-u", users)
+        self.ferryd_args = self.ferryd_args + ("-u", users)
+
+    def test_clear_login_refused_for_users(self):
+        c = self.raw()
+        r = c.cmd("USER alice")
+        self.assertTrue(r.startswith("530"), r)
+        self.assertIn("TLS required", r)
+
+    def test_tls_login_works_and_clear_data_refused(self):
+        f = self.tls_ftp(user="alice", passwd="wonderland", prot=False)
+        f.sendcmd("PBSZ 0")
+        f.sendcmd("PROT C")
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.retrlines("LIST", lambda line: None)
+        self.assertTrue(str(cm.exception)[:3] in ("521", "522"), cm.exception)
+        f.prot_p()
+        f.storbinary("STOR a.dat", io.BytesIO(b"x" * 1000))
+        self.assertEqual(f.size("a.dat"), 1000)
+
+    def test_anonymous_still_allowed_in_clear(self):
+        f = self.ftp()
+        self.assertIn("bin.dat", f.nlst())
+
+
+if __name__ == "__main__":
+    unittest.main()
