@@ -46,6 +46,12 @@
 #define FERRY_LOGIN_ATTEMPTS 3
 #define FERRY_LOGIN_FAIL_DELAY_MS 1000
 
+/* Failed logins from one address (all its sessions, all workers) within
+ * the window before further logins from it are refused for the rest of
+ * the window: a botnet-free brute force gets ~10 guesses a minute. */
+#define FERRY_IP_FAILS_MAX 10
+#define FERRY_IP_FAIL_WINDOW_MS 60000
+
 /* Lines in a --users file. */
 #define FERRY_USERS_MAX 10000
 

@@ -172,6 +172,11 @@ static void cmd_user(struct session *s, char *arg)
 		reply(s, R_NOT_LOGGED_IN, "TLS required");
 		return;
 	}
+	if (!is_guest(s, arg) && worker_logins_blocked(s->ip_slot)) {
+		reply(s, R_UNAVAILABLE, "Too many failed logins from your address; try again later.");
+		session_quit(s);
+		return;
+	}
 	if (is_anonymous_name(arg) && !s->cfg->anonymous) {
 		reply(s, R_NOT_LOGGED_IN, "This server does not allow anonymous logins.");
 		return;
@@ -193,10 +198,11 @@ static void cmd_user(struct session *s, char *arg)
 static void login_failed(struct session *s)
 {
 	session_set_login(s, LOGIN_NONE);
+	worker_login_failed(s->ip_slot);
 	if (++s->failed_logins >= FERRY_LOGIN_ATTEMPTS) {
 		reply(s, R_NOT_LOGGED_IN, "Login incorrect.");
 		reply(s, R_UNAVAILABLE, "Too many failed logins; closing connection.");
-		s->quitting = true;
+		session_quit(s);
 		return;
 	}
 	reply(s, R_NOT_LOGGED_IN, "Login incorrect.");
@@ -261,7 +267,7 @@ static void cmd_quit(struct session *s, char *arg)
 	xfer_discard(s);
 	data_reset(s);
 	reply(s, R_GOODBYE, "Goodbye.");
-	s->quitting = true;
+	session_quit(s);
 }
 
 static void cmd_acct(struct session *s, char *arg)

@@ -287,11 +287,16 @@ static int refill_file(struct transfer *t, bool ascii)
 static void pump_staged(struct session *s, struct transfer *t)
 {
 	size_t budget = XFER_BUDGET;
+	/* Listing costs a stat per entry: cap the batches per wakeup so a
+	 * huge directory cannot hold the worker from other sessions. */
+	int batches = 8;
 	while (budget > 0) {
 		if (t->stage_off == t->stage.len) {
 			buf_clear(&t->stage);
 			t->stage_off = 0;
 			if (t->kind == XK_LIST) {
+				if (batches-- == 0)
+					return;
 				if (!refill_listing(s, t)) {
 					finish_ok(s);
 					return;

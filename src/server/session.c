@@ -250,6 +250,12 @@ static void flush_out(struct session *s)
 	update_ctrl_watch(s);
 }
 
+void session_quit(struct session *s)
+{
+	s->quitting = true;
+	flush_out(s); /* closes at once when nothing is left to write */
+}
+
 void transcript(struct session *s, const char *fmt, ...)
 {
 	if (!s->cfg->verbose)
@@ -450,7 +456,6 @@ void session_tick(struct session *s, long long now)
 	}
 	if (now - s->last_active_ms > (long long)s->cfg->idle_timeout * 1000 && !s->quitting) {
 		reply(s, R_UNAVAILABLE, "Timeout: closing control connection.");
-		s->quitting = true;
-		flush_out(s);
+		session_quit(s);
 	}
 }

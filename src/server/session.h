@@ -114,6 +114,8 @@ void session_greet(struct session *s);
 void session_start_tls(struct session *s);
 void session_free(struct session *s);
 void session_close(struct session *s);
+/* Closes the session once the queued replies are written. */
+void session_quit(struct session *s);
 void session_set_login(struct session *s, enum login_state st);
 
 /* Queues a reply; text may hold '\n' for a multi-line reply (each line is

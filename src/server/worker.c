@@ -29,6 +29,8 @@ struct shared_counters {
 	atomic_ulong next_id;
 	atomic_int sessions;
 	atomic_int per_ip[IP_SLOTS];
+	atomic_int fails[IP_SLOTS];          /* failed logins in the current window */
+	atomic_llong fail_window[IP_SLOTS];  /* CLOCK_MONOTONIC ms when it began */
 };
 
 static struct shared_counters *shared;
@@ -60,6 +62,24 @@ void worker_session_gone(struct session *s)
 {
 	atomic_fetch_sub(&shared->sessions, 1);
 	atomic_fetch_sub(&shared->per_ip[s->ip_slot], 1);
+}
+
+void worker_login_failed(unsigned slot)
+{
+	long long now = clock_ms();
+	long long start = atomic_load(&shared->fail_window[slot]);
+	if (now - start > FERRY_IP_FAIL_WINDOW_MS &&
+	    atomic_compare_exchange_strong(&shared->fail_window[slot], &start, now))
+		atomic_store(&shared->fails[slot], 0);
+	atomic_fetch_add(&shared->fails[slot], 1);
+}
+
+bool worker_logins_blocked(unsigned slot)
+{
+	long long start = atomic_load(&shared->fail_window[slot]);
+	if (clock_ms() - start > FERRY_IP_FAIL_WINDOW_MS)
+		return false;
+	return atomic_load(&shared->fails[slot]) >= FERRY_IP_FAILS_MAX;
 }
 
 static unsigned ip_slot_of(const struct sockaddr_storage *peer)

@@ -10,6 +10,8 @@
 
 #include "config.h"
 
+#include <stdbool.h>
+
 struct session;
 
 /* The served directory (O_PATH), root of every anonymous session. */
@@ -23,6 +25,9 @@ int worker_shared_init(void);
 int worker_run(int listen_fd, int implicit_fd, const struct config *cfg);
 /* Queues s to have its buffered input processed on the next pass. */
 void worker_mark_ready(struct session *s);
+/* Failed logins per address, across sessions and workers. */
+void worker_login_failed(unsigned slot);
+bool worker_logins_blocked(unsigned slot);
 /* Sessions counters: called when a session ends. */
 void worker_session_gone(struct session *s);
 

@@ -184,9 +184,11 @@ class FerrydCase(unittest.TestCase):
 class RawControl:
     """A control connection spoken by hand: send raw bytes, read replies."""
 
-    def __init__(self, host, port, family=socket.AF_INET, timeout=TIMEOUT):
+    def __init__(self, host, port, family=socket.AF_INET, timeout=TIMEOUT, source=None):
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.buf = b""
         self.greeting = self.reply()
