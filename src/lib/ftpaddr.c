@@ -80,9 +80,11 @@ int ftp_eprt_parse(const char *arg, struct sockaddr_storage *out)
 		return -EINVAL;
 	const char *p = arg + 1;
 	unsigned proto, port;
-	p = parse_num(p, 2, 1, &proto);
-	if (!p || proto < 1 || *p++ != d)
+	p = parse_num(p, 65535, 5, &proto);
+	if (!p || *p++ != d)
 		return -EINVAL;
+	if (proto != 1 && proto != 2)
+		return -EAFNOSUPPORT;
 	const char *addr_end = strchr(p, d);
 	if (!addr_end || addr_end - p == 0 || addr_end - p >= 64)
 		return -EINVAL;

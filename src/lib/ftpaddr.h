@@ -16,7 +16,8 @@
 int ftp_port_parse(const char *arg, struct sockaddr_storage *out);
 /* IPv4 address -> "h1,h2,h3,h4,p1,p2". -EAFNOSUPPORT for IPv6. */
 int ftp_port_format(const struct sockaddr_storage *sa, char *out, size_t outlen);
-/* "|1|132.235.1.2|6275|" -> address. */
+/* "|1|132.235.1.2|6275|" -> address. -EAFNOSUPPORT for a protocol other
+ * than 1 (IPv4) or 2 (IPv6), -EINVAL for anything malformed. */
 int ftp_eprt_parse(const char *arg, struct sockaddr_storage *out);
 int ftp_eprt_format(const struct sockaddr_storage *sa, char *out, size_t outlen);
 /* Text of a 227 reply -> address: the first run of six comma-separated numbers. */

@@ -754,7 +754,12 @@ static void cmd_port(struct session *s, char *arg)
 static void cmd_eprt(struct session *s, char *arg)
 {
 	struct sockaddr_storage a;
-	if (ftp_eprt_parse(arg, &a) != 0) {
+	int rc = ftp_eprt_parse(arg, &a);
+	if (rc == -EAFNOSUPPORT) {
+		reply(s, R_PROTO_NOT_SUPPORTED, "Network protocol not supported, use (1,2)");
+		return;
+	}
+	if (rc != 0) {
 		reply(s, R_BAD_ARGS, "Syntax error in EPRT address.");
 		return;
 	}

@@ -3,6 +3,7 @@
 #include "ftpaddr.h"
 #include "net.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 
 TEST(port_parse_valid)
@@ -53,7 +54,8 @@ TEST(eprt)
 	CHECK(ftp_eprt_format(&a, text, sizeof text) == 0);
 	CHECK_STR(text, "|2|::1|5282|");
 	CHECK(ftp_eprt_parse("!1!1.2.3.4!99!", &a) == 0);
-	CHECK(ftp_eprt_parse("|3|1.2.3.4|99|", &a) != 0);
+	CHECK(ftp_eprt_parse("|3|1.2.3.4|99|", &a) == -EAFNOSUPPORT);
+	CHECK(ftp_eprt_parse("|x|1.2.3.4|99|", &a) == -EINVAL);
 	CHECK(ftp_eprt_parse("|1|::1|99|", &a) != 0);
 	CHECK(ftp_eprt_parse("|1|1.2.3.4|65536|", &a) != 0);
 	CHECK(ftp_eprt_parse("|1|1.2.3.4|99", &a) != 0);
