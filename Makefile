@@ -36,7 +36,7 @@ $(B)/libferry.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/ferryd: $(SERVER_OBJ) $(B)/libferry.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lcrypt -lssl -lcrypto
+	$(CC) $(LDFLAGS) -o $@ $^ -lcrypt -lssl -lcrypto -lseccomp
 
 $(B)/ferry: $(CLIENT_OBJ) $(B)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ -ledit -lssl -lcrypto

@@ -6,7 +6,7 @@ set -eu
 
 packages=(
   build-essential pkg-config
-  libssl-dev libedit-dev libcrypt-dev
+  libssl-dev libedit-dev libcrypt-dev libseccomp-dev
   python3 python3-pyftpdlib python3-openssl
   curl lftp openssl iproute2
 )

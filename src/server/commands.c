@@ -920,7 +920,17 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		/* Resuming writes in place: that is what APPE and REST are for.
 		 * Not O_APPEND: splice(2) refuses append-mode files. */
 		t->in_place = true;
-		fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT, 0644);
+		/* O_NONBLOCK: opening a FIFO for writing must not stall the worker. */
+		fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT | O_NONBLOCK, 0644);
+		struct stat fst;
+		if (fd >= 0 && (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode))) {
+			close(fd);
+			xfer_free(t);
+			reply(s, R_NO_FILE, "%s: not a regular file.", shown(arg, n, sizeof n));
+			return;
+		} else if (fd >= 0) {
+			fcntl(fd, F_SETFL, O_WRONLY);
+		}
 		if (fd >= 0) {
 			off_t at = mode == STORE_APPEND ? lseek(fd, 0, SEEK_END) : lseek(fd, (off_t)rest, SEEK_SET);
 			if (at < 0) {

@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"                           control connection's TLS session\n"
 	"      --implicit-tls-port N  also serve implicit FTPS (TLS from the first byte) on N\n"
 	"      --gen-cert DIR       write a self-signed DIR/cert.pem and DIR/key.pem, exit\n"
+	"      --no-sandbox         do not confine workers with seccomp (debugging)\n"
 	"  -h, --help               this text\n"
 	"      --version            print the version\n";
 
@@ -65,6 +66,7 @@ enum {
 	OPT_NO_TLS_REUSE,
 	OPT_IMPLICIT,
 	OPT_GEN_CERT,
+	OPT_NO_SANDBOX,
 };
 
 static const struct option long_opts[] = {
@@ -96,6 +98,7 @@ static const struct option long_opts[] = {
 	{"no-tls-require-reuse", no_argument, NULL, OPT_NO_TLS_REUSE},
 	{"implicit-tls-port", required_argument, NULL, OPT_IMPLICIT},
 	{"gen-cert", required_argument, NULL, OPT_GEN_CERT},
+	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	{0, 0, 0, 0},
 };
 
@@ -128,6 +131,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 	cfg->idle_timeout = FERRY_DEFAULT_IDLE_TIMEOUT;
 	cfg->data_timeout = FERRY_DEFAULT_DATA_TIMEOUT;
 	cfg->tls_require_reuse = true;
+	cfg->sandbox = true;
 
 	opterr = 0;
 	int c;
@@ -195,6 +199,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 				return bad("--implicit-tls-port", optarg);
 			break;
 		case OPT_GEN_CERT: cfg->gen_cert_dir = optarg; break;
+		case OPT_NO_SANDBOX: cfg->sandbox = false; break;
 		case 'h':
 			fputs(usage_text, stdout);
 			cfg->exit_now = true;

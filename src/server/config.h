@@ -37,6 +37,7 @@ struct config {
 	bool tls_require_reuse;   /* data connections must resume the control session */
 	int implicit_tls_port;    /* 0 = none */
 	const char *gen_cert_dir;
+	bool sandbox;             /* seccomp allowlist in workers (default on) */
 	bool exit_now;
 };
 

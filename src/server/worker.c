@@ -5,6 +5,7 @@
 #include "loop.h"
 #include "net.h"
 #include "reply.h"
+#include "sandbox.h"
 #include "session.h"
 #include "sys.h"
 
@@ -206,6 +207,13 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 	    (implicit_fd >= 0 && loop_watch(&implicit_listener, EPOLLIN | EPOLLEXCLUSIVE) < 0)) {
 		fprintf(stderr, "ferryd: epoll: %s\n", strerror(errno));
 		return 1;
+	}
+	if (cfg->sandbox) {
+		int rc = sandbox_enter();
+		if (rc < 0) {
+			fprintf(stderr, "ferryd: cannot enter the seccomp sandbox: %s\n", strerror(-rc));
+			return 1;
+		}
 	}
 	long long last_tick = clock_ms();
 	long long grace_end = 0;
