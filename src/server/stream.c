@@ -28,8 +28,9 @@
 
 /* Longest wait for a client before the server gives up on it. */
 #define STREAM_TIMEOUT_MS 60000
-/* "PUT " plus the longest path, plus the NUL. */
-#define STREAM_REQ_MAX (4 + FERRY_PATH_MAX + 1)
+/* "PUT " plus the longest path, plus one byte that shows a request is
+ * longer than that, plus the NUL. */
+#define STREAM_REQ_MAX (4 + FERRY_PATH_MAX + 2)
 /* Tries at a unique temporary name before giving up. */
 #define STREAM_TMP_TRIES 100
 

@@ -59,6 +59,17 @@ class StreamD:
     """ferryd --stream on a free loopback port; stopped by its PID."""
 
     def __init__(self, root, verbose=True, v_after_port=False):
+        # A port found free can be taken before ferryd binds it (by any
+        # outgoing connection on the machine): try a few.
+        for attempt in range(5):
+            try:
+                self._start(root, verbose, v_after_port)
+                return
+            except RuntimeError:
+                if attempt == 4 or "Address already in use" not in self.stderr():
+                    raise
+
+    def _start(self, root, verbose, v_after_port):
         self.port = free_port()
         argv = [FERRYD, "--stream", "--root", root]
         if verbose and not v_after_port:
@@ -423,6 +434,19 @@ class FerryWithFerryd(StreamBase):
         rc, out, _ = ferry_stream(srv.port, self.local, "PUT", "ro/f.txt")
         self.assertEqual((rc, out), (1, "server error: unable to create file ro/f.txt\n"))
 
+    def test_ipv6_client_address(self):
+        try:
+            socket.socket(socket.AF_INET6).close()
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        self.write("six.txt", b"6")
+        srv = self.start_server()
+        rc, out, _ = ferry_stream(srv.port, self.local, "GET", "six.txt", host="::1")
+        self.assertEqual((rc, out), (0, "client receiving file six.txt (1 bytes)\nComplete\n"))
+        self.assertRegex(srv.stdout(), r"\nserver connected to client at ::1:\d+\nserver receiving request: GET six.txt\n")
+
     def test_failed_get_keeps_the_local_file(self):
         self.write("mine.txt", b"precious", where=self.local)
         self.start_server()
@@ -568,6 +592,19 @@ class FerrydConfinement(StreamBase):
                 self.assertEqual(s.recv(1024), b"READY")
                 s.send(raw)
                 self.assertEqual(s.recv(1024), want)
+        # Requests past 4 + 4096 bytes are refused; one at the limit is read whole.
+        for name, want in (("a" * 4097, b"ERROR: request too long"),
+                           ("a" * 4096, b"ERROR: " + b"a" * 4096 + b" does not exist")):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=PEER_TIMEOUT) as s:
+                self.assertEqual(s.recv(1024), b"READY")
+                s.sendall(f"GET {name}".encode())
+                got = b""
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    got += d
+                self.assertEqual(got, want)
         # A client that connects and leaves, then one that works.
         socket.create_connection(("127.0.0.1", srv.port), timeout=PEER_TIMEOUT).close()
         self.assertEqual(peer_client(srv.port, "GET", "f", self.local), ["client receiving file f (1 bytes)", "Complete"])

@@ -206,16 +206,21 @@ class Ferryd431:
     """ferryd --compat comp431 -v ROOT on a free port; stopped by PID."""
 
     def __init__(self, root):
-        self.port = free_port()
-        self.out = tempfile.TemporaryFile()
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([FERRYD, "--compat", "comp431", "-v", "--root", root, str(self.port)],
-                                     stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
-        try:
-            wait_listening(self.port, self.proc)
-        except Exception:
-            self.stop()
-            raise
+        # A port found free can be taken before ferryd binds it: try a few.
+        for attempt in range(5):
+            self.port = free_port()
+            self.out = tempfile.TemporaryFile()
+            self.err = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen([FERRYD, "--compat", "comp431", "-v", "--root", root, str(self.port)],
+                                         stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
+            try:
+                wait_listening(self.port, self.proc)
+                return
+            except Exception:
+                self.stop()
+                self.err.seek(0)
+                if attempt == 4 or b"in use" not in self.err.read():
+                    raise
 
     def stdout(self):
         self.out.flush()
