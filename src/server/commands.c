@@ -135,6 +135,18 @@ static char *skip_list_options(char *arg, bool *all)
 	return arg;
 }
 
+/* A last path component worth matching as a pattern: wildcards present,
+ * and few enough '*' that fnmatch's backtracking stays cheap. */
+static bool is_simple_glob(const char *leaf)
+{
+	if (!strpbrk(leaf, "*?[") || strlen(leaf) > 255)
+		return false;
+	int stars = 0;
+	for (const char *p = leaf; *p; p++)
+		stars += *p == '*';
+	return stars <= 4;
+}
+
 static bool need_data_address(struct session *s)
 {
 	if (tls_required_for(s, s->anonymous) && !s->prot_private) {
@@ -359,7 +371,7 @@ static void cmd_feat(struct session *s, char *arg)
 	(void)arg;
 	reply(s, R_SYSTEM_STATUS,
 	      "Features:\n%s EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n PASV\n%s"
-	      " REST STREAM\n SIZE\n TVFS\n UTF8\nEnd",
+	      " MFMT\n REST STREAM\n SIZE\n TVFS\n UTF8\nEnd",
 	      ferryd_tls_ctx ? " AUTH TLS\n AUTH SSL\n" : "", ferryd_tls_ctx ? " PBSZ\n PROT\n" : "");
 }
 
@@ -425,6 +437,77 @@ static void cmd_ccc(struct session *s, char *arg)
 
 
 static void cmd_help(struct session *s, char *arg);
+
+/* Applies chmod/utimes to a path through the jail: the path is opened
+ * O_PATH beneath the root, then changed through /proc/self/fd, so the
+ * change lands on exactly the inode the jail resolved. */
+static int change_through_fd(struct session *s, const char *arg, mode_t mode, const struct timespec *times)
+{
+	char vp[FERRY_PATH_MAX];
+	if (path_resolve(s->cwd, arg, vp, sizeof vp) != 0)
+		return -ENAMETOOLONG;
+	int fd = path_open(s->rootfd, vp, O_PATH, 0);
+	if (fd < 0)
+		return fd;
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	int rc = times ? utimensat(AT_FDCWD, proc, times, 0) : chmod(proc, mode);
+	rc = rc < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int digits(const char *p, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (p[i] - '0');
+	return v;
+}
+
+/* "YYYYMMDDHHMMSS" (UTC) -> time; false when malformed. */
+static bool parse_mdtm_time(const char *t, size_t len, time_t *out)
+{
+	if (len != 14 || strspn(t, "0123456789") < 14)
+		return false;
+	struct tm tm = {
+		.tm_year = digits(t, 4) - 1900,
+		.tm_mon = digits(t + 4, 2) - 1,
+		.tm_mday = digits(t + 6, 2),
+		.tm_hour = digits(t + 8, 2),
+		.tm_min = digits(t + 10, 2),
+		.tm_sec = digits(t + 12, 2),
+	};
+	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
+		return false;
+	*out = timegm(&tm);
+	return true;
+}
+
+static void set_mtime(struct session *s, const char *stamp, const char *path, int ok_code, const char *ok_fmt)
+{
+	time_t t;
+	char n[256];
+	if (!parse_mdtm_time(stamp, (size_t)(strchr(stamp, ' ') ? strchr(stamp, ' ') - stamp : (long)strlen(stamp)), &t) ||
+	    !path || !*path) {
+		reply(s, R_BAD_ARGS, "Expected YYYYMMDDHHMMSS and a path.");
+		return;
+	}
+	struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = t}};
+	int rc = change_through_fd(s, path, 0, times);
+	if (rc < 0)
+		reply_errno(s, -rc, shown(path, n, sizeof n));
+	else
+		reply(s, ok_code, ok_fmt, (int)14, stamp, shown(path, n, sizeof n));
+}
+
+static void cmd_mfmt(struct session *s, char *arg)
+{
+	char *sp = strchr(arg, ' ');
+	set_mtime(s, arg, sp ? sp + 1 : NULL, R_FILE_STATUS, "Modify=%.*s; %s");
+}
+
 static void cmd_site(struct session *s, char *arg)
 {
 	char word[16];
@@ -434,10 +517,43 @@ static void cmd_site(struct session *s, char *arg)
 		n++;
 	}
 	word[n] = '\0';
-	if (strcmp(word, "HELP") == 0)
-		reply(s, R_HELP, "SITE commands recognized:\n HELP\nEnd of SITE HELP.");
-	else
+	char *rest = arg[n] == ' ' ? arg + n + 1 : NULL;
+	if (strcmp(word, "HELP") == 0) {
+		reply(s, R_HELP, "SITE commands recognized:\n HELP\n CHMOD <mode> <path>\n UTIME <YYYYMMDDHHMMSS> <path>\nEnd of SITE HELP.");
+		return;
+	}
+	bool chmod_cmd = strcmp(word, "CHMOD") == 0, utime_cmd = strcmp(word, "UTIME") == 0;
+	if (!chmod_cmd && !utime_cmd) {
 		reply(s, R_PARAM_NOT_IMPLEMENTED, "SITE %s not implemented.", word);
+		return;
+	}
+	if (!s->writable) {
+		reply(s, R_NO_FILE, "Permission denied.");
+		return;
+	}
+	char *path = rest ? strchr(rest, ' ') : NULL;
+	if (!rest || !path || !path[1]) {
+		reply(s, R_BAD_ARGS, "SITE %s needs two arguments.", word);
+		return;
+	}
+	path++;
+	if (utime_cmd) {
+		set_mtime(s, rest, path, R_CMD_OK, "SITE UTIME %.*s %s done.");
+		return;
+	}
+	char *end;
+	unsigned long mode = strtoul(rest, &end, 8);
+	if (end == rest || *end != ' ' || mode > 07777) {
+		reply(s, R_BAD_ARGS, "SITE CHMOD needs an octal mode.");
+		return;
+	}
+	/* Never hand out set-id bits through FTP. */
+	int rc = change_through_fd(s, path, (mode_t)(mode & 01777), NULL);
+	char nm[256];
+	if (rc < 0)
+		reply_errno(s, -rc, shown(path, nm, sizeof nm));
+	else
+		reply(s, R_CMD_OK, "SITE CHMOD command ok.");
 }
 
 /* ---- directories ------------------------------------------------------- */
@@ -999,6 +1115,22 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 		return;
 	struct stat st;
 	int rc = path_stat(s->rootfd, vp, &st);
+	const char *pattern = NULL;
+	char pat[256];
+	if (rc == -ENOENT && fmt != LIST_MLSD && is_simple_glob(path_leaf(vp))) {
+		/* "LIST *.txt", "NLST dir/a?c": match the last component within its
+		 * directory. Wildcards elsewhere stay literal: no recursion. */
+		snprintf(pat, sizeof pat, "%s", path_leaf(vp));
+		pattern = pat;
+		char *slash = strrchr(vp, '/');
+		if (slash == vp)
+			vp[1] = '\0';
+		else
+			*slash = '\0';
+		rc = path_stat(s->rootfd, vp, &st);
+		if (rc == 0 && !S_ISDIR(st.st_mode))
+			rc = -ENOENT;
+	}
 	if (rc < 0) {
 		reply_errno(s, -rc, shown(path, n, sizeof n));
 		return;
@@ -1016,6 +1148,18 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 	}
 	t->lfmt = fmt;
 	t->list_all = all;
+	if (pattern) {
+		t->pattern = strdup(pattern);
+		/* NLST answers with names the client can RETR: keep its directory part. */
+		const char *cut = strrchr(path, '/');
+		if (fmt == LIST_NAMES && cut)
+			t->prefix = strndup(path, (size_t)(cut - path + 1));
+		if (!t->pattern || (fmt == LIST_NAMES && cut && !t->prefix)) {
+			xfer_free(t);
+			reply(s, R_LOCAL_ERROR, "Out of memory.");
+			return;
+		}
+	}
 	if (S_ISDIR(st.st_mode)) {
 		int dfd = path_open(s->rootfd, vp, O_RDONLY | O_DIRECTORY, 0);
 		t->dir = dfd < 0 ? NULL : fdopendir(dfd);
@@ -1122,6 +1266,7 @@ static const struct command commands[] = {
 	{"RNTO", cmd_rnto, ARG_REQUIRED, ACC_WRITE, "RNTO <path>: rename to"},
 	{"SIZE", cmd_size, ARG_REQUIRED, ACC_LOGIN, "SIZE <file>: size in bytes"},
 	{"MDTM", cmd_mdtm, ARG_REQUIRED, ACC_LOGIN, "MDTM <file>: modification time (UTC)"},
+	{"MFMT", cmd_mfmt, ARG_REQUIRED, ACC_WRITE, "MFMT <YYYYMMDDHHMMSS> <file>: set the modification time"},
 };
 
 static const struct command *find_command(const char *verb)

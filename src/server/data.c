@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <fcntl.h>
@@ -47,6 +48,8 @@ void xfer_free(struct transfer *t)
 	if (t->dir)
 		closedir(t->dir);
 	buf_free(&t->stage);
+	free(t->pattern);
+	free(t->prefix);
 	free(t->target_leaf);
 	free(t->tmp_name);
 	free(t);
@@ -235,8 +238,9 @@ static void finish_ok(struct session *s)
 static bool refill_listing(struct session *s, struct transfer *t)
 {
 	time_t now = time(NULL);
-	int n = 0;
-	while (t->dir && n < FERRY_LIST_BATCH) {
+	int n = 0, scanned = 0;
+	/* Entries skipped by a pattern count too: the scan stays bounded. */
+	while (t->dir && n < FERRY_LIST_BATCH && scanned++ < 16 * FERRY_LIST_BATCH) {
 		errno = 0;
 		struct dirent *de = readdir(t->dir);
 		if (!de) {
@@ -248,14 +252,23 @@ static bool refill_listing(struct session *s, struct transfer *t)
 		if (name[0] == '.' && (!t->list_all || t->lfmt == LIST_MLSD) &&
 		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
 			continue;
+		if (t->pattern && fnmatch(t->pattern, name, FNM_PERIOD) != 0)
+			continue;
 		struct stat st;
 		if (fstatat(dirfd(t->dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue; /* vanished while listing */
-		if (listing_entry(&t->stage, t->lfmt, dirfd(t->dir), name, &st, s->writable, now) < 0)
+		const char *shown = name;
+		char joined[FERRY_PATH_MAX];
+		if (t->prefix) {
+			snprintf(joined, sizeof joined, "%s%s", t->prefix, name);
+			shown = joined;
+		}
+		if (listing_entry(&t->stage, t->lfmt, dirfd(t->dir), shown, &st,
+				  s->writable, now) < 0)
 			break;
 		n++;
 	}
-	return t->stage.len > 0;
+	return t->stage.len > 0 || t->dir != NULL;
 }
 
 /* Fills the staging buffer with the next slice of the file, converted to

@@ -43,6 +43,8 @@ struct transfer {
 	DIR *dir;                 /* LIST: the directory being listed, NULL when done */
 	enum list_format lfmt;
 	bool list_all;            /* -a: include dot entries */
+	char *pattern;            /* LIST/NLST glob on the last component, owned */
+	char *prefix;             /* NLST: the directory part the client wrote, owned */
 	struct buf stage;         /* bytes ready for the data socket */
 	size_t stage_off;
 	struct ascii_state ascii;

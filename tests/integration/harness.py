@@ -102,9 +102,9 @@ class Server:
                                      stdin=stdin if stdin is not None else subprocess.DEVNULL)
         try:
             wait_port(port, host=host, proc=self.proc)
-        except Exception:
+        except Exception as e:
             self.stop()
-            raise
+            raise RuntimeError(f"{e}: {self.stderr().strip()}") from e
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc.poll() is None:
@@ -129,9 +129,18 @@ class Server:
 
 
 def start_ferryd(root, *args, port=None, host="127.0.0.1"):
-    port = port or free_port()
-    argv = [FERRYD, "--root", root, "--port", str(port)] + list(args)
-    return Server(argv, port, host=host)
+    """Starts ferryd on port (or a free one). A free port can be taken by
+    another process between the probe and ferryd's bind (tests run beside
+    other tests): then ferryd exits 2 naming the port, and we pick again."""
+    fixed = port is not None
+    for attempt in range(5):
+        p = port if fixed else free_port()
+        argv = [FERRYD, "--root", root, "--port", str(p)] + list(args)
+        try:
+            return Server(argv, p, host=host)
+        except RuntimeError as e:
+            if fixed or "exited with 2" not in str(e) or attempt == 4:
+                raise
 
 
 class FerrydCase(unittest.TestCase):
