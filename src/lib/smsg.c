@@ -171,7 +171,7 @@ ssize_t smsg_read_var(struct smsg_conn *c, char *out, size_t outlen)
 int smsg_expect(struct smsg_conn *c, const char *want, bool allow_error, char *out, size_t outlen)
 {
 	size_t wlen = strlen(want);
-	char got[SMSG_ERROR_MAX + 1];
+	char got[SMSG_ERROR_MAX + 1] = "";
 	size_t len = 0;
 	for (;;) {
 		/* Which messages can this still be, and how many bytes finish
