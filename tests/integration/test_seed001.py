@@ -58,18 +58,18 @@ def process_uid(pid):
 class StreamD:
     """ferryd --stream on a free loopback port; stopped by its PID."""
 
-    def __init__(self, root, verbose=True, v_after_port=False):
+    def __init__(self, root, verbose=True, v_after_port=False, user=None):
         # A port found free can be taken before ferryd binds it (by any
         # outgoing connection on the machine): try a few.
         for attempt in range(5):
             try:
-                self._start(root, verbose, v_after_port)
+                self._start(root, verbose, v_after_port, user)
                 return
             except RuntimeError:
                 if attempt == 4 or "Address already in use" not in self.stderr():
                     raise
 
-    def _start(self, root, verbose, v_after_port):
+    def _start(self, root, verbose, v_after_port, user):
         self.port = free_port()
         argv = [FERRYD, "--stream", "--root", root]
         if verbose and not v_after_port:
@@ -79,7 +79,7 @@ class StreamD:
             argv.append("-v")  # the seed's own order: PORT [-v]
         self.out = tempfile.TemporaryFile()
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=self.err, stdin=subprocess.DEVNULL, user=user)
         try:
             if verbose:
                 # A probe connection would show in the transcript: wait
@@ -426,13 +426,14 @@ class FerryWithFerryd(StreamBase):
 
     def test_read_only_directory(self):
         os.mkdir(os.path.join(self.root, "ro"))
-        self.write("f.txt", b"data", where=self.local)
-        srv = self.start_server()
+        self.write("ro/f.txt", b"data", where=self.local)
+        # Permissions do not bind root: as root, serve as nobody.
+        srv = self.start_server(user="nobody" if os.geteuid() == 0 else None)
+        self.assertNotEqual(process_uid(srv.proc.pid), 0)
         os.chmod(os.path.join(self.root, "ro"), 0o555)
-        if process_uid(srv.proc.pid) == 0:
-            self.skipTest("ferryd --stream runs as root here: permissions do not bind it")
         rc, out, _ = ferry_stream(srv.port, self.local, "PUT", "ro/f.txt")
         self.assertEqual((rc, out), (1, "server error: unable to create file ro/f.txt\n"))
+        self.assertEqual(os.listdir(os.path.join(self.root, "ro")), [])
 
     def test_ipv6_client_address(self):
         try:
