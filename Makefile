@@ -4,9 +4,9 @@ CC      ?= cc
 # CI builds are -Werror (CI=true in the environment); local builds warn.
 WERROR  := $(if $(filter true 1 yes,$(CI)),-Werror,)
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral $(WERROR) \
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wno-format-nonliteral $(WERROR) \
            -D_FORTIFY_SOURCE=2 -fPIE -fstack-protector-strong -iquote src/lib $(SANITIZE)
-LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANITIZE)
+override LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANITIZE)
 PYTHON  := /usr/bin/python3
 PORT    ?= 2121
 
@@ -59,3 +59,12 @@ test-asan: deps
 
 clean:
 	rm -rf build build-asan
+
+# Benchmark against vsftpd, proftpd, pure-ftpd and pyftpdlib (bench/README.md).
+# Runs as root; ARGS passes options, e.g. make bench ARGS='--rows 1,2'.
+.PHONY: bench-quick
+bench: deps all
+	$(PYTHON) bench/run.py $(ARGS)
+
+bench-quick: deps all
+	$(PYTHON) bench/run.py --quick $(ARGS)

@@ -219,8 +219,7 @@ static void login_failed(struct session *s)
 	}
 	reply(s, R_NOT_LOGGED_IN, "Login incorrect.");
 	/* Slow down guessing: the next command waits. */
-	s->input_paused = true;
-	s->paused_until_ms = clock_ms() + FERRY_LOGIN_FAIL_DELAY_MS;
+	session_pause_input(s, clock_ms() + FERRY_LOGIN_FAIL_DELAY_MS);
 }
 
 static void cmd_pass(struct session *s, char *arg)
@@ -1350,6 +1349,12 @@ void command_dispatch(struct session *s, char *line)
 	else
 		transcript(s, "%s", line);
 
+	/* RNTO must follow RNFR directly; anything else, even a bad line,
+	 * forgets the source. */
+	if (s->rnfr && (split != 0 || strcmp(verb, "RNTO") != 0)) {
+		free(s->rnfr);
+		s->rnfr = NULL;
+	}
 	if (split != 0 || verb[0] == '\0') {
 		s->cur.open = false;
 		reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
@@ -1371,11 +1376,6 @@ void command_dispatch(struct session *s, char *line)
 	if ((c->args == ARG_NONE && arg) || (c->args == ARG_REQUIRED && !arg)) {
 		reply(s, R_BAD_ARGS, "Syntax error in parameters or arguments.");
 		return;
-	}
-	/* RNTO must follow RNFR directly; anything else forgets the source. */
-	if (s->rnfr && c->fn != cmd_rnto) {
-		free(s->rnfr);
-		s->rnfr = NULL;
 	}
 	/* After USER only PASS, USER or QUIT; anything else restarts the login. */
 	if (s->login == LOGIN_USER && c->fn != cmd_pass && c->fn != cmd_user && c->fn != cmd_quit) {

@@ -349,6 +349,13 @@ void reply(struct session *s, int code, const char *fmt, ...)
 		end_command(s, code, text);
 }
 
+void session_pause_input(struct session *s, long long until_ms)
+{
+	s->input_paused = true;
+	s->paused_until_ms = until_ms;
+	update_ctrl_watch(s);
+}
+
 void session_resume_input(struct session *s)
 {
 	s->input_paused = false;

@@ -128,6 +128,8 @@ void reply_raw(struct session *s, const char *text, size_t len);
 void session_process_input(struct session *s);
 /* Called by the worker: timeouts and the failed-login delay. */
 void session_tick(struct session *s, long long now);
+/* Stops reading commands until until_ms (the worker's tick resumes). */
+void session_pause_input(struct session *s, long long until_ms);
 /* Resumes reading commands (after a transfer or a delay). */
 void session_resume_input(struct session *s);
 

@@ -25,6 +25,25 @@ TIMEOUT = 20
 
 
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port free for listening, chosen below the kernel's ephemeral range
+    so that no outgoing connection (which takes ephemeral ports) can grab it
+    between this probe and the server's bind."""
+    import random
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError):
+        low = 32768
+    top = max(low, 12000)
+    for _ in range(200):
+        port = random.randrange(10000, top)
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.bind(("::", port))
+            return port
+        except OSError:
+            continue
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
