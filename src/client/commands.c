@@ -213,7 +213,7 @@ static int cmd_lls(struct client *cl, int argc, char **argv)
 		n++;
 	}
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && n > 1)
 		qsort(names, n, sizeof *names, compare_names);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0) {
@@ -313,7 +313,8 @@ static int cmd_mput(struct client *cl, int argc, char **argv)
 			rc = client_fail(cl, "local: %s: cannot expand", argv[i]);
 			continue;
 		}
-		qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, compare_names);
+		if (g.gl_pathc > 1)
+			qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, compare_names);
 		for (size_t k = 0; k < g.gl_pathc && cl->ftp.state == FTPC_LOGGED_IN; k++) {
 			struct stat st;
 			if (stat(g.gl_pathv[k], &st) == 0 && S_ISDIR(st.st_mode)) {

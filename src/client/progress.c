@@ -103,7 +103,10 @@ static void draw(struct progress *p)
 		bar[b++] = ']';
 	}
 	bar[b] = '\0';
-	fprintf(p->out, "\r%-*.*s %s%s", namew, namew, p->name, bar, tail);
+	/* Padded to the full width so a shorter redraw leaves no debris. */
+	char line[512];
+	snprintf(line, sizeof line, "%-*.*s %s%s", namew, namew, p->name, bar, tail);
+	fprintf(p->out, "\r%-*s", cols < (int)sizeof line ? cols : (int)sizeof line - 1, line);
 	fflush(p->out);
 	p->drawn = true;
 	p->drawn_ms = clock_ms();
@@ -118,13 +121,15 @@ int progress_update(void *ctx, uint64_t bytes)
 	return progress_interrupted ? 1 : 0;
 }
 
-void progress_end(struct progress *p)
+void progress_end(struct progress *p, bool completed)
 {
-	if (!p->out)
+	if (!p->out || (!completed && !p->drawn))
 		return;
-	draw(p);
+	if (completed)
+		draw(p);
 	fputc('\n', p->out);
 	fflush(p->out);
+	p->out = NULL;
 }
 
 void progress_summary(const struct progress *p, FILE *f, bool sent)

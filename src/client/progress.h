@@ -33,8 +33,9 @@ extern volatile sig_atomic_t progress_interrupted;
 
 void progress_start(struct progress *p, FILE *bar_out, const char *name, uint64_t offset, uint64_t total);
 int progress_update(void *ctx, uint64_t bytes);
-/* Draws the final state (on a terminal) and ends the bar's line. */
-void progress_end(struct progress *p);
+/* Ends the bar's line: with the final state drawn when the copy
+ * completed, as it stood when it failed. Nothing if no bar was shown. */
+void progress_end(struct progress *p, bool completed);
 /* Seconds since progress_start. */
 double progress_seconds(const struct progress *p);
 /* "12.3 MiB/s" style rate for bytes over seconds. */

@@ -10,6 +10,7 @@
 
 #include <editline/readline.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,6 @@
 
 /* Completion runs inside readline, which offers no context pointer. */
 static struct client *completing;
-
-/* Remote completion state, rebuilt at each TAB (state 0). */
-static struct rlist remote_entries;
-static size_t remote_next;
-static char remote_dir[FERRY_PATH_MAX];
-static const char *remote_prefix;
 
 static char *command_generator(const char *text, int state)
 {
@@ -45,44 +40,109 @@ static char *command_generator(const char *text, int state)
 	return NULL;
 }
 
-static char *remote_generator(const char *text, int state)
+/* Growable NULL-terminated match array in readline's format: [0] is
+ * the common prefix of the others. */
+struct matches {
+	char **v;
+	size_t n, cap;
+};
+
+static int matches_add(struct matches *m, const char *dir, const char *name, bool is_dir)
 {
-	if (state == 0) {
-		rlist_free(&remote_entries);
-		remote_next = 0;
-		const char *leaf = transfer_leaf(text);
-		size_t dirlen = (size_t)(leaf - text);
-		if (dirlen >= sizeof remote_dir)
-			return NULL;
-		memcpy(remote_dir, text, dirlen);
-		remote_dir[dirlen] = '\0';
-		remote_prefix = leaf;
-		char listdir[FERRY_PATH_MAX];
-		snprintf(listdir, sizeof listdir, "%s", remote_dir);
-		if (dirlen > 1)
-			listdir[dirlen - 1] = '\0';
-		/* The dialogue must not print over the line being edited. */
-		FILE *trace = completing->ftp.trace;
-		completing->ftp.trace = NULL;
-		int rc = rlist_fetch(completing, listdir, &remote_entries);
-		completing->ftp.trace = trace;
-		if (rc != 0)
-			return NULL;
+	if (m->n + 2 >= m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 16;
+		char **v = realloc(m->v, ncap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		m->v = v;
+		m->cap = ncap;
 	}
-	size_t plen = strlen(remote_prefix);
-	while (remote_next < remote_entries.count) {
-		const struct rlist_entry *e = &remote_entries.entries[remote_next++];
-		if (strncmp(e->name, remote_prefix, plen) != 0 || strcmp(e->name, ".") == 0 ||
-		    strcmp(e->name, "..") == 0)
-			continue;
-		size_t n = strlen(remote_dir) + strlen(e->name) + 2;
-		char *m = malloc(n);
-		if (!m)
-			return NULL;
-		snprintf(m, n, "%s%s%s", remote_dir, e->name, e->type == RLIST_DIR ? "/" : "");
-		return m;
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *s = malloc(len);
+	if (!s)
+		return -ENOMEM;
+	snprintf(s, len, "%s%s%s", dir, name, is_dir ? "/" : "");
+	m->v[++m->n] = s;
+	m->v[m->n + 1] = NULL;
+	return 0;
+}
+
+static void matches_free(struct matches *m)
+{
+	for (size_t i = 1; i <= m->n; i++)
+		free(m->v[i]);
+	free(m->v);
+	memset(m, 0, sizeof *m);
+}
+
+/* Adds the entries of remote directory dir ("" = current; shown with
+ * the prefix dir) that start with prefix. */
+static int remote_matches(const char *dir, const char *prefix, struct matches *m)
+{
+	char listdir[FERRY_PATH_MAX];
+	size_t dirlen = strlen(dir);
+	if (dirlen >= sizeof listdir)
+		return -ENAMETOOLONG;
+	memcpy(listdir, dir, dirlen + 1);
+	if (dirlen > 1)
+		listdir[dirlen - 1] = '\0'; /* "a/b/" lists "a/b"; "/" stays */
+	struct rlist l;
+	/* The dialogue must not print over the line being edited. */
+	FILE *trace = completing->ftp.trace;
+	completing->ftp.trace = NULL;
+	int rc = rlist_fetch(completing, listdir, &l);
+	completing->ftp.trace = trace;
+	if (rc != 0)
+		return rc;
+	size_t plen = strlen(prefix);
+	for (size_t i = 0; rc == 0 && i < l.count; i++) {
+		const struct rlist_entry *e = &l.entries[i];
+		if (strncmp(e->name, prefix, plen) == 0 && strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0)
+			rc = matches_add(m, dir, e->name, e->type == RLIST_DIR);
 	}
-	return NULL;
+	rlist_free(&l);
+	return rc;
+}
+
+static char **complete_remote(const char *text)
+{
+	struct matches m = {0};
+	const char *leaf = transfer_leaf(text);
+	char dir[FERRY_PATH_MAX];
+	size_t dirlen = (size_t)(leaf - text);
+	if (dirlen >= sizeof dir)
+		return NULL;
+	memcpy(dir, text, dirlen);
+	dir[dirlen] = '\0';
+	if (remote_matches(dir, leaf, &m) != 0 || m.n == 0) {
+		matches_free(&m);
+		return NULL;
+	}
+	/* A lone directory: offer its contents, so the line goes on inside it
+	 * instead of getting a blank after the slash. */
+	if (m.n == 1 && m.v[1][strlen(m.v[1]) - 1] == '/') {
+		struct matches inner = {0};
+		if (remote_matches(m.v[1], "", &inner) == 0 && inner.n > 0) {
+			matches_free(&m);
+			m = inner;
+		} else {
+			matches_free(&inner);
+		}
+	}
+	/* [0]: the longest common prefix of the matches. */
+	size_t common = strlen(m.v[1]);
+	for (size_t i = 2; i <= m.n; i++) {
+		size_t k = 0;
+		while (k < common && m.v[i][k] == m.v[1][k])
+			k++;
+		common = k;
+	}
+	m.v[0] = strndup(m.v[1], common);
+	if (!m.v[0]) {
+		matches_free(&m);
+		return NULL;
+	}
+	return m.v;
 }
 
 /* Which argument kind the word starting at 'start' is. */
@@ -120,15 +180,10 @@ static char **complete(const char *text, int start, int end)
 		return rl_completion_matches(text, command_generator);
 	case 'l':
 		return rl_completion_matches(text, rl_filename_completion_function);
-	case 'r': {
+	case 'r':
 		if (completing->ftp.state != FTPC_LOGGED_IN)
 			return NULL;
-		char **m = rl_completion_matches(text, remote_generator);
-		/* A lone directory match goes on with its contents, not a blank. */
-		if (m && m[0] && !m[1] && m[0][0] && m[0][strlen(m[0]) - 1] == '/')
-			rl_completion_append_character = '\0';
-		return m;
-	}
+		return complete_remote(text);
 	default:
 		return NULL;
 	}
@@ -178,7 +233,6 @@ int shell_interactive(struct client *cl)
 	}
 	if (*hist)
 		write_history(hist);
-	rlist_free(&remote_entries);
 	return EXIT_OK;
 }
 

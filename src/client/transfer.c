@@ -99,6 +99,12 @@ static int run_copy(struct client *cl, struct copy_job *job)
 	int64_t n = job->to_server ? xfer_copy(job->file_fd, d.fd, &o, &side)
 				   : xfer_copy(d.fd, job->file_fd, &o, &side);
 	interrupts_restore();
+	if (job->progress) {
+		if (n >= 0)
+			job->progress->bytes = (uint64_t)n;
+		/* Before the final reply, which verbose mode prints. */
+		progress_end(job->progress, n >= 0);
+	}
 	if (n < 0) {
 		/* Which end failed: the file (local) or the data socket. */
 		bool local_side = job->to_server ? side == XFER_SRC : side == XFER_DST;
@@ -114,8 +120,6 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		return n == -ECANCELED ? -ECANCELED : -EIO;
 	}
 	job->moved = n;
-	if (job->progress)
-		job->progress->bytes = (uint64_t)n;
 	return ftpc_data_close(&cl->ftp, &d, false);
 }
 
@@ -209,7 +213,6 @@ int transfer_get(struct client *cl, const char *remote, const char *local, bool 
 		struct copy_job job = {.cmd = cmd, .rest = offset, .file_fd = fd, .to_server = false,
 				       .ascii = cl->ascii, .local_name = local, .progress = &p};
 		rc = run_copy(cl, &job);
-		progress_end(&p);
 		if (rc == 0 && have_size && offset + (uint64_t)job.moved != total) {
 			snprintf(cl->ftp.err, sizeof cl->ftp.err,
 				 "transfer incomplete: %llu of %llu bytes arrived",
@@ -304,7 +307,6 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = true, .ascii = cl->ascii,
 				       .local_name = local, .progress = &p};
 		rc = run_copy(cl, &job);
-		progress_end(&p);
 	}
 	close(fd);
 	if (rc != 0)

@@ -30,12 +30,13 @@ auth.add_user("alice", "secret", root, perm="elradfmwMT")
 auth.add_anonymous(root, perm="elradfmwMT")
 class Handler(FTPHandler):
     authorizer = auth
+    auth_failed_timeout = 0
 logging.basicConfig(level=logging.ERROR)
 FTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 FAKE_SCRIPT = r"""
-import socket, sys, time
+import socket, sys, threading, time
 mode, port = sys.argv[1], int(sys.argv[2])
 PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
 lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -102,14 +103,18 @@ def serve(c):
         else:
             send("502 not here")
 
-while True:
-    c, _ = lst.accept()
+def session(c):
     try:
         serve(c)
     except OSError:
         pass
     finally:
         c.close()
+
+# A thread per connection: the readiness probe must not hold up the client.
+while True:
+    c, _ = lst.accept()
+    threading.Thread(target=session, args=(c,), daemon=True).start()
 """
 
 

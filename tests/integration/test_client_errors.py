@@ -1,0 +1,158 @@
+"""ferry facing bad input and bad servers: usage errors, refused and
+unresolvable hosts, a server that never answers, garbage and endless
+replies, a PASV reply naming a foreign host, unsafe names in a listing,
+and downloads cut short. Each must give one clear line, a non-zero exit,
+and leave nothing half-written under a final name."""
+import os
+import shutil
+import tempfile
+import time
+import unittest
+
+from harness import free_port
+from test_client_support import err, out, run_ferry, start_fake
+
+
+class ClientErrorCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ferry-err-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def ferry(self, *args, input=None, timeout=60):
+        return run_ferry(list(args), input=input, cwd=self.tmp, env={"HOME": self.tmp}, timeout=timeout)
+
+    def fake(self, mode):
+        s = start_fake(mode)
+        self.addCleanup(s.stop)
+        return s
+
+    def assertOneLine(self, p, pattern, code=1):
+        self.assertEqual(p.returncode, code, "stdout: %s\nstderr: %s" % (out(p), err(p)))
+        lines = err(p).strip().splitlines()
+        self.assertEqual(len(lines), 1, err(p))
+        self.assertRegex(lines[0], pattern)
+
+
+class TestUsage(ClientErrorCase):
+    def test_help_and_version(self):
+        p = self.ferry("--help")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("usage: ferry", out(p))
+        p = self.ferry("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(out(p), r"^ferry \d+\.\d+")
+
+    def test_bad_usage_exits_2(self):
+        for args in (["--bogus"], ["127.0.0.1", "notaport"], ["127.0.0.1", "70000"],
+                     ["--timeout", "abc", "127.0.0.1"], ["--timeout", "0", "127.0.0.1"],
+                     ["-T", "x", "127.0.0.1"], ["ftp://"], ["127.0.0.1", "21", "frobnicate"]):
+            p = self.ferry(*args)
+            self.assertEqual(p.returncode, 2, "%s: %s" % (args, err(p)))
+            self.assertTrue(err(p).strip(), args)
+
+    def test_commands_without_connection(self):
+        p = self.ferry(input="pwd\nls\nget x\nlpwd\nbogus\nhelp\n")
+        self.assertEqual(p.returncode, 1)
+        e = err(p)
+        self.assertIn("pwd: not connected", e)
+        self.assertIn("get: not connected", e)
+        self.assertIn('unknown command "bogus"', e)
+        self.assertIn(self.tmp, out(p))
+        self.assertIn("Commands", out(p))
+
+    def test_unterminated_quote(self):
+        p = self.ferry(input='lcd "unterminated\n')
+        self.assertOneLine(p, r"unterminated quote")
+
+
+class TestConnectionFailures(ClientErrorCase):
+    def test_refused(self):
+        port = free_port()
+        p = self.ferry("127.0.0.1", str(port), "pwd")
+        self.assertOneLine(p, r"^cannot connect to 127\.0\.0\.1: Connection refused$")
+        p = self.ferry("127.0.0.1", str(port), input="pwd\n")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Connection refused", err(p))
+        self.assertIn("pwd: not connected", err(p))
+
+    def test_unresolvable(self):
+        p = self.ferry("no-such-host.invalid", "21", "pwd", timeout=60)
+        self.assertOneLine(p, r"^cannot connect to no-such-host\.invalid: ")
+
+    def test_silent_server_times_out(self):
+        s = self.fake("silent")
+        t0 = time.monotonic()
+        p = self.ferry("--timeout", "2", "127.0.0.1", str(s.port), "pwd", timeout=30)
+        took = time.monotonic() - t0
+        self.assertOneLine(p, r"^no reply from server within 2 s$")
+        self.assertLess(took, 15)
+
+    def test_garbage_reply(self):
+        s = self.fake("garbage")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "pwd", timeout=30)
+        self.assertOneLine(p, r'garbage instead of a reply: "HELLO this is not FTP"')
+
+    def test_endless_line(self):
+        s = self.fake("longline")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "pwd", timeout=30)
+        self.assertOneLine(p, r"reply line longer than 4096 bytes")
+
+    def test_endless_multiline_reply(self):
+        s = self.fake("bigreply")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "pwd", timeout=30)
+        self.assertOneLine(p, r"server reply longer than \d+ bytes")
+
+    def test_server_closes_connection(self):
+        s = self.fake("close_on_user")
+        p = self.ferry("127.0.0.1", str(s.port), "pwd", timeout=30)
+        self.assertOneLine(p, r"^login: connection closed by server$")
+
+
+class TestHostileServer(ClientErrorCase):
+    def test_pasv_foreign_address_is_not_followed(self):
+        s = self.fake("pasv_foreign")
+        p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "nlist", timeout=30)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertIn("listed-through-the-peer", out(p))
+        self.assertIn("PASV named 10.9.8.7, connecting to the control peer 127.0.0.1 instead", err(p))
+
+    def test_mget_refuses_unsafe_names(self):
+        s = self.fake("unsafe_names")
+        work = os.path.join(self.tmp, "work")
+        os.mkdir(work)
+        p = run_ferry(["--timeout", "5", "127.0.0.1", str(s.port)], input="mget * .*\n", cwd=work,
+                      env={"HOME": self.tmp}, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        e = err(p)
+        self.assertIn('refusing unsafe name from listing: "../evil"', e)
+        self.assertIn('refusing unsafe name from listing: "/tmp/abs-evil"', e)
+        self.assertIn('refusing unsafe name from listing: "sub/inner"', e)
+        self.assertIn('refusing unsafe name from listing: ".."', e)
+        self.assertEqual(os.listdir(work), ["ok.bin"])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "evil")))
+        self.assertFalse(os.path.exists("/tmp/abs-evil"))
+
+    def test_cut_download_leaves_no_file(self):
+        for mode, why in (("short_426", r"^get: 426 connection lost$"),
+                          ("short_226", r"^get: transfer incomplete: 300000 of 1048576 bytes arrived$")):
+            s = self.fake(mode)
+            p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)
+            self.assertOneLine(p, why)
+            self.assertEqual(os.listdir(self.tmp), [], mode)
+            # An existing file of that name is left as it was.
+            with open(os.path.join(self.tmp, "payload.bin"), "wb") as f:
+                f.write(b"old contents")
+            p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)
+            self.assertEqual(p.returncode, 1)
+            with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+                self.assertEqual(f.read(), b"old contents")
+            self.assertEqual(os.listdir(self.tmp), ["payload.bin"])
+            os.unlink(os.path.join(self.tmp, "payload.bin"))
+            s.stop()
+
+    def test_complete_download_from_fake(self):
+        s = self.fake("normal")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)
+        self.assertEqual(p.returncode, 0, err(p))
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)

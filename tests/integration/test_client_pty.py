@@ -1,0 +1,193 @@
+"""The interactive shell on a pseudo-terminal: the ftp> prompt, the
+progress bar (on a terminal only), errors that leave the shell running,
+tab completion of commands, remote and local paths, and the password
+prompt without echo. Against pyftpdlib and ferryd."""
+import os
+import pty
+import re
+import select
+import signal
+import time
+import unittest
+
+from harness import FERRY, make_file, sha256_file
+from test_client_support import ServerFixture
+
+PROMPT = b"ftp> "
+MIB = 1024 * 1024
+
+
+class PtySession:
+    """ferry on a fresh pseudo-terminal (its controlling terminal)."""
+
+    def __init__(self, argv, cwd, env):
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.chdir(cwd)
+                os.execve(FERRY, [FERRY] + argv, env)
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+        self.seen = b""
+        self.status = None
+
+    def read_until(self, token, timeout=20):
+        """Reads until token appears after what was consumed; returns the text before it."""
+        deadline = time.monotonic() + timeout
+        while token not in self.seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out waiting for %r; got %r" % (token, self.seen[-2000:]))
+            r, _, _ = select.select([self.fd], [], [], left)
+            if not r:
+                continue
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise AssertionError("ferry ended while waiting for %r; got %r" % (token, self.seen[-2000:]))
+            self.seen += chunk
+        before, _, self.seen = self.seen.partition(token)
+        return before
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def command(self, line, timeout=30):
+        """Types line and Enter; returns what ferry printed before the next prompt."""
+        self.send(line.encode() + b"\r")
+        return self.read_until(PROMPT, timeout)
+
+    def wait(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(status)
+                return self.status
+            try:
+                r, _, _ = select.select([self.fd], [], [], 0.1)
+                if r:
+                    os.read(self.fd, 65536)
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("ferry did not exit")
+
+    def close(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        os.close(self.fd)
+
+
+class ShellSuite:
+    def shell(self, *args):
+        env = {"HOME": self.home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm",
+               "LANG": "C"}
+        s = PtySession(list(args) + ["127.0.0.1", str(self.port)], self.local, env)
+        self.addCleanup(s.close)
+        self.share_root()
+        return s
+
+    def test_session_progress_and_errors(self):
+        make_file(self.rpath("big.bin"), 4 * MIB, seed=21)
+        self.share_root()
+        s = self.shell()
+        banner = s.read_until(PROMPT)
+        self.assertIn(b"Connected to 127.0.0.1.", banner)
+        self.assertRegex(banner, rb"230")
+        got = s.command("get big.bin")
+        # The bar: redrawn with CR, percent, rate and ETA; then the summary.
+        self.assertIn(b"\r", got)
+        self.assertRegex(got, rb"100%")
+        self.assertRegex(got, rb"ETA 0:00")
+        self.assertRegex(got, rb"\[=+>?\]")
+        self.assertRegex(got, rb"big\.bin: 4194304 bytes received in \d+\.\d\d s \([\d.]+ \w+/s\)")
+        self.assertEqual(sha256_file(self.lpath("big.bin")), sha256_file(self.rpath("big.bin")))
+        got = s.command("nosuch")
+        self.assertIn(b'unknown command "nosuch"', got)
+        got = s.command("get")
+        self.assertIn(b"usage: get REMOTE [LOCAL]", got)
+        got = s.command("get missing.bin")
+        self.assertRegex(got, rb"get: 55\d ")
+        got = s.command("progress off")
+        got = s.command("put big.bin copy.bin")
+        self.assertNotIn(b"%", got)
+        self.assertRegex(got, rb"big\.bin: 4194304 bytes sent in")
+        self.assertEqual(sha256_file(self.rpath("copy.bin")), sha256_file(self.lpath("big.bin")))
+        got = s.command("PWD")
+        self.assertIn(b"/\r\n", got)
+        s.send(b"bye\r")
+        self.assertEqual(s.wait(), 0)
+
+    def test_tab_completion(self):
+        with open(self.rpath("remote-only.txt"), "wb") as f:
+            f.write(b"remote\n")
+        os.mkdir(self.rpath("subdir"))
+        with open(self.rpath("subdir", "inner.txt"), "wb") as f:
+            f.write(b"inner\n")
+        with open(self.rpath("subdir", "other.txt"), "wb") as f:
+            f.write(b"other\n")
+        with open(self.lpath("local-only.txt"), "wb") as f:
+            f.write(b"local\n")
+        s = self.shell()
+        s.read_until(PROMPT)
+        # The terminal shows completions with cursor movements, so each
+        # line is judged by what it did once Enter ran it.
+        # Command name, then a remote name: "ge<TAB>rem<TAB>" is "get remote-only.txt".
+        s.send(b"ge\trem\t\r")
+        s.read_until(PROMPT)
+        with open(self.lpath("remote-only.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"remote\n")
+        # A remote directory completes with a slash and goes on inside it.
+        s.send(b"get sub\tin\t\r")
+        s.read_until(PROMPT)
+        with open(self.lpath("inner.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"inner\n")
+        # A local name for put.
+        s.send(b"put local-o\t\r")
+        s.read_until(PROMPT)
+        with open(self.rpath("local-only.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"local\n")
+        s.send(b"\x04")  # ^D on an empty line ends the shell
+        self.assertEqual(s.wait(), 0)
+
+
+class TestShellPyftpd(ShellSuite, ServerFixture):
+    server_kind = "pyftpdlib"
+
+
+class TestShellPyftpdActive(ShellSuite, ServerFixture):
+    server_kind = "pyftpdlib"
+    active = True
+
+
+class TestShellFerryd(ShellSuite, ServerFixture):
+    server_kind = "ferryd"
+
+
+class TestPasswordPrompt(ServerFixture):
+    server_kind = "pyftpdlib"
+
+    def test_prompt_without_echo(self):
+        env = {"HOME": self.home, "PATH": "/usr/bin:/bin", "TERM": "xterm"}
+        s = PtySession(["-u", "alice", "127.0.0.1", str(self.port)], self.local, env)
+        self.addCleanup(s.close)
+        s.read_until(b"Password for alice: ")
+        s.send(b"secret\r")
+        after = s.read_until(PROMPT)
+        self.assertNotIn(b"secret", after)
+        self.assertRegex(after, rb"230")
+        got = s.command("pwd")
+        self.assertIn(b"/", got)
+        s.send(b"bye\r")
+        self.assertEqual(s.wait(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
