@@ -1,0 +1,2130 @@
+"""ferryd, command by command: each command's success path and its main
+failure paths, through Python's ftplib and through hand-written control
+lines (for exact reply codes and malformed input). Also the login
+sequence rules, the data-address rules (PORT/EPRT/PASV/EPSV), virtual
+users, the verbose transcript and start-up behaviour."""
+import calendar
+import ftplib
+import io
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (FERRYD, TIMEOUT, FerrydCase, RawControl, free_port,
+                     give_to_server, start_ferryd)
+
+
+# ---- small helpers shared by the classes below ---------------------------
+
+def code(reply):
+    return reply[:3]
+
+
+def parse_227(reply):
+    m = re.search(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)", reply)
+    if not m:
+        raise AssertionError("no address in 227 reply: %r" % reply)
+    n = [int(x) for x in m.groups()]
+    return "%d.%d.%d.%d" % tuple(n[:4]), n[4] * 256 + n[5]
+
+
+def parse_229(reply):
+    m = re.search(r"\(\|\|\|(\d+)\|\)", reply)
+    if not m:
+        raise AssertionError("no port in 229 reply: %r" % reply)
+    return int(m.group(1))
+
+
+def recv_all(sock, limit=64 << 20):
+    """Reads a data connection to EOF (bounded by the socket timeout)."""
+    chunks = []
+    total = 0
+    while total < limit:
+        b = sock.recv(1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+        total += len(b)
+    return b"".join(chunks)
+
+
+def final_reply(c, first):
+    """After a preliminary 1xx reply, reads the final one."""
+    r = first
+    for _ in range(10):
+        if not r.startswith("1"):
+            return r
+        r = c.reply()
+    return r
+
+
+class ActiveListener:
+    """A listening socket for PORT/EPRT data connections."""
+
+    def __init__(self, host="127.0.0.1", family=socket.AF_INET):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(4)
+        self.sock.settimeout(TIMEOUT)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+
+    def port_arg(self):
+        h = self.host.replace(".", ",")
+        return "%s,%d,%d" % (h, self.port >> 8, self.port & 255)
+
+    def eprt_arg(self):
+        af = 2 if ":" in self.host else 1
+        return "|%d|%s|%d|" % (af, self.host, self.port)
+
+    def accept(self, timeout=TIMEOUT):
+        self.sock.settimeout(timeout)
+        conn, _ = self.sock.accept()
+        conn.settimeout(TIMEOUT)
+        return conn
+
+    def close(self):
+        self.sock.close()
+
+
+class RawMixin:
+    """Raw-control conveniences for FerrydCase subclasses."""
+
+    def logged_in(self, **kw):
+        c = self.raw(**kw)
+        r = c.login()
+        self.assertEqual(code(r), "230", r)
+        return c
+
+    def pasv(self, c):
+        r = c.cmd("PASV")
+        self.assertEqual(code(r), "227", r)
+        host, port = parse_227(r)
+        d = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        return d
+
+    def epsv(self, c, host="127.0.0.1"):
+        r = c.cmd("EPSV")
+        self.assertEqual(code(r), "229", r)
+        d = socket.create_connection((host, parse_229(r)), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        return d
+
+    def listener(self, host="127.0.0.1", family=socket.AF_INET):
+        lst = ActiveListener(host, family)
+        self.addCleanup(lst.close)
+        return lst
+
+    def transfer_in(self, c, cmd, data_sock=None, listener=None):
+        """Runs a download-type command (RETR/LIST/NLST/MLSD); returns
+        (bytes received, final reply)."""
+        r = c.cmd(cmd)
+        self.assertEqual(code(r), "150", "%s: %s" % (cmd, r))
+        if listener is not None:
+            data_sock = listener.accept()
+        body = recv_all(data_sock)
+        data_sock.close()
+        return body, final_reply(c, c.reply())
+
+    def transfer_out(self, c, cmd, payload, data_sock=None, listener=None):
+        r = c.cmd(cmd)
+        self.assertEqual(code(r), "150", "%s: %s" % (cmd, r))
+        if listener is not None:
+            data_sock = listener.accept()
+        data_sock.sendall(payload)
+        data_sock.close()
+        return final_reply(c, c.reply())
+
+    def put_file(self, rel, data, mode=0o644):
+        """A file in the served root, readable by the (unprivileged) server."""
+        path = os.path.join(self.root, rel)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+        give_to_server(self.tmp, self.root)
+        return path
+
+    def read_root(self, rel):
+        with open(os.path.join(self.root, rel), "rb") as f:
+            return f.read()
+
+
+def hash_password(pw):
+    p = subprocess.run([FERRYD, "--hash-password"], input=pw + "\n", capture_output=True,
+                       text=True, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError("--hash-password failed: %r" % p.stderr)
+    h = p.stdout.strip().splitlines()[-1].strip()
+    return h
+
+
+# ---- login and the command sequence rules ---------------------------------
+
+class LoginTests(RawMixin, FerrydCase):
+
+    def test_greeting_exact(self):
+        c = self.raw()
+        self.assertEqual(c.greeting, "220 ferry FTP server ready.")
+
+    def test_anonymous_login_replies(self):
+        c = self.raw()
+        self.assertEqual(c.cmd("USER anonymous"), "331 Guest access OK, send password.")
+        self.assertEqual(c.cmd("PASS someone@example.org"), "230 Guest login OK.")
+        self.assertEqual(code(c.cmd("PWD")), "257")
+
+    def test_ftp_is_anonymous_too(self):
+        c = self.raw()
+        self.assertEqual(c.cmd("USER ftp"), "331 Guest access OK, send password.")
+        self.assertEqual(c.cmd("PASS x"), "230 Guest login OK.")
+
+    def test_ftplib_login(self):
+        f = self.ftp(login=False)
+        self.assertEqual(f.getwelcome(), "220 ferry FTP server ready.")
+        self.assertTrue(f.login().startswith("230"))
+
+    def test_commands_before_login_get_530(self):
+        c = self.raw()
+        for line in ("PWD", "XPWD", "CWD /", "CDUP", "LIST", "NLST", "MLSD", "MLST", "RETR a",
+                     "STOR a", "APPE a", "STOU", "DELE a", "MKD d", "RMD d", "RNFR a", "RNTO b",
+                     "SIZE a", "MDTM a", "TYPE I", "MODE S", "STRU F", "PASV", "EPSV",
+                     "PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|", "REST 0", "ABOR",
+                     "STAT", "STAT /", "ALLO 10", "ACCT x", "SITE HELP", "OPTS UTF8 ON"):
+            r = c.cmd(line)
+            self.assertEqual(code(r), "530", "%s before login: %s" % (line, r))
+
+    def test_allowed_before_login(self):
+        c = self.raw()
+        self.assertEqual(c.cmd("SYST"), "215 UNIX Type: L8.")
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        feat = c.cmd("FEAT")
+        self.assertTrue(feat.startswith("211-"), feat)
+        self.assertTrue(feat.splitlines()[-1].startswith("211 "), feat)
+        help_ = c.cmd("HELP")
+        self.assertEqual(code(help_), "214", help_)
+        # and the login still works afterwards
+        self.assertEqual(code(c.login()), "230")
+
+    def test_pass_without_user_is_503(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("PASS x")), "503")
+        # not logged in by that
+        self.assertEqual(code(c.cmd("PWD")), "530")
+
+    def test_pass_after_login_is_503(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("PASS again")), "503")
+        # still logged in
+        self.assertEqual(code(c.cmd("PWD")), "257")
+
+    def test_other_command_after_user_resets_login(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER anonymous")), "331")
+        self.assertEqual(code(c.cmd("SYST")), "530")
+        # the USER was forgotten: PASS is now out of sequence
+        self.assertEqual(code(c.cmd("PASS x")), "503")
+        self.assertEqual(code(c.cmd("PWD")), "530")
+        self.assertEqual(code(c.login()), "230")
+
+    def test_noop_after_user_resets_login(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER anonymous")), "331")
+        self.assertEqual(code(c.cmd("NOOP")), "530")
+        self.assertEqual(code(c.cmd("PASS x")), "503")
+
+    def test_user_twice_then_pass(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER nobody-here")), "331")
+        self.assertEqual(code(c.cmd("USER anonymous")), "331")
+        self.assertEqual(c.cmd("PASS x"), "230 Guest login OK.")
+
+    def test_quit_after_user(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER anonymous")), "331")
+        self.assertEqual(c.cmd("QUIT"), "221 Goodbye.")
+        self.assertTrue(c.closed())
+
+    def test_quit_closes_connection(self):
+        c = self.logged_in()
+        self.assertEqual(c.cmd("QUIT"), "221 Goodbye.")
+        self.assertTrue(c.closed())
+
+    def test_quit_with_argument_is_501_and_keeps_session(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("QUIT x")), "501")
+        self.assertEqual(code(c.cmd("PWD")), "257")
+        self.assertEqual(c.cmd("QUIT"), "221 Goodbye.")
+
+    def test_user_without_argument_is_501(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER")), "501")
+        self.assertEqual(code(c.login()), "230")
+
+    def test_unknown_commands_get_502(self):
+        c = self.logged_in()
+        for line in ("XYZZY", "SMNT /", "REIN", "XRSQ", "BOGUS arg"):
+            self.assertEqual(code(c.cmd(line)), "502", line)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_commands_are_case_insensitive(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("user anonymous")), "331")
+        self.assertEqual(code(c.cmd("pass x")), "230")
+        self.assertEqual(code(c.cmd("pwd")), "257")
+        self.assertEqual(code(c.cmd("Noop")), "200")
+
+    def test_bare_lf_line_ending_accepted(self):
+        c = self.raw()
+        c.send("USER anonymous\n")
+        self.assertEqual(code(c.reply()), "331")
+        c.send("PASS x\n")
+        self.assertEqual(code(c.reply()), "230")
+
+    def test_pipelined_commands_answered_in_order(self):
+        c = self.raw()
+        c.send("USER anonymous\r\nPASS x\r\nSYST\r\nPWD\r\nNOOP\r\n")
+        self.assertEqual(code(c.reply()), "331")
+        self.assertEqual(code(c.reply()), "230")
+        self.assertEqual(c.reply(), "215 UNIX Type: L8.")
+        self.assertEqual(code(c.reply()), "257")
+        self.assertEqual(code(c.reply()), "200")
+
+
+class NoAnonymousTests(RawMixin, FerrydCase):
+    ferryd_args = ("--no-anonymous",)
+
+    def test_anonymous_refused(self):
+        c = self.raw()
+        r = c.cmd("USER anonymous")
+        if code(r) == "331":
+            r = c.cmd("PASS x")
+        self.assertEqual(code(r), "530", r)
+        self.assertEqual(code(c.cmd("PWD")), "530")
+
+    def test_ftplib_login_fails(self):
+        f = self.ftp(login=False)
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.login()
+        self.assertTrue(str(cm.exception).startswith("530"), cm.exception)
+
+
+# ---- settings and informational commands ----------------------------------
+
+class SettingsTests(RawMixin, FerrydCase):
+
+    LF_TEXT = b"one\ntwo\nthree\n"
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "lines.txt"), "wb") as f:
+            f.write(self.LF_TEXT)
+
+    def retr_bytes(self, c, name):
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR " + name, d)
+        self.assertEqual(code(r), "226", r)
+        return body
+
+    def test_syst(self):
+        c = self.logged_in()
+        self.assertEqual(c.cmd("SYST"), "215 UNIX Type: L8.")
+        self.assertEqual(code(c.cmd("SYST x")), "501")
+
+    def test_type_i(self):
+        c = self.logged_in()
+        self.assertEqual(c.cmd("TYPE I"), "200 Type set to I.")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+
+    def test_type_a_converts(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE A")), "200")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT.replace(b"\n", b"\r\n"))
+
+    def test_type_a_n(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE A N")), "200")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT.replace(b"\n", b"\r\n"))
+
+    def test_type_l8_is_binary(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE A")), "200")
+        self.assertEqual(code(c.cmd("TYPE L 8")), "200")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+
+    def test_type_lowercase(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE i")), "200")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+
+    def test_bad_type_rejected_and_type_unchanged(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("TYPE")), "501")
+        for bad in ("TYPE X", "TYPE Q 1", "TYPE I X", "TYPE AB"):
+            r = c.cmd(bad)
+            self.assertEqual(code(r), "501", "%s: %s" % (bad, r))
+        for unimpl in ("TYPE E", "TYPE L 7", "TYPE A T"):
+            r = c.cmd(unimpl)
+            self.assertEqual(code(r), "504", "%s: %s" % (unimpl, r))
+        # still binary: no CRLF conversion
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+
+    def test_mode(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("MODE S")), "200")
+        self.assertEqual(code(c.cmd("MODE B")), "504")
+        self.assertEqual(code(c.cmd("MODE C")), "504")
+        self.assertEqual(code(c.cmd("MODE Z")), "501")
+        self.assertEqual(code(c.cmd("MODE")), "501")
+        # stream mode still works
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+
+    def test_stru(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("STRU F")), "200")
+        self.assertEqual(code(c.cmd("STRU R")), "504")
+        self.assertEqual(code(c.cmd("STRU P")), "504")
+        self.assertEqual(code(c.cmd("STRU Q")), "501")
+        self.assertEqual(code(c.cmd("STRU")), "501")
+
+    def test_noop(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        self.assertEqual(code(c.cmd("NOOP x")), "501")
+
+    def test_help(self):
+        c = self.logged_in()
+        r = c.cmd("HELP")
+        self.assertTrue(r.startswith("214-"), r)
+        self.assertTrue(r.splitlines()[-1].startswith("214 "), r)
+        words = set(r.split())
+        for verb in ("USER", "PASS", "RETR", "STOR", "EPSV", "EPRT", "MLSD", "SIZE", "MDTM", "REST",
+                     "ABOR", "RNFR", "RNTO", "SITE", "FEAT", "XPWD", "XCUP"):
+            self.assertIn(verb, words, "HELP does not list " + verb)
+
+    def test_help_command(self):
+        c = self.logged_in()
+        r = c.cmd("HELP RETR")
+        self.assertEqual(code(r), "214", r)
+        self.assertIn("RETR", r)
+        r = c.cmd("HELP retr")
+        self.assertEqual(code(r), "214", r)
+        self.assertEqual(code(c.cmd("HELP NOSUCHCMD")), "501")
+
+    def test_feat(self):
+        c = self.logged_in()
+        r = c.cmd("FEAT")
+        lines = r.splitlines()
+        self.assertTrue(lines[0].startswith("211-"), r)
+        self.assertTrue(lines[-1].startswith("211 "), r)
+        feats = {ln.strip().split(" ")[0] for ln in lines[1:-1]}
+        for f in ("EPRT", "EPSV", "MDTM", "MLST", "PASV", "REST", "SIZE", "UTF8"):
+            self.assertIn(f, feats, r)
+        self.assertIn(" REST STREAM", lines, r)
+        mlst = [ln for ln in lines if ln.startswith(" MLST ")]
+        self.assertEqual(len(mlst), 1, r)
+        for fact in ("type", "size", "modify", "perm", "unix.mode"):
+            self.assertIn(fact, mlst[0])
+        # feature lines start with a space (RFC 2389)
+        for ln in lines[1:-1]:
+            self.assertTrue(ln.startswith(" "), ln)
+
+    def test_opts(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("OPTS UTF8 ON")), "200")
+        self.assertEqual(code(c.cmd("OPTS utf8 on")), "200")
+        self.assertEqual(code(c.cmd("OPTS NOSUCH THING")), "501")
+        self.assertEqual(code(c.cmd("OPTS")), "501")
+
+    def test_allo_and_acct(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("ALLO 1000")), "202")
+        self.assertEqual(code(c.cmd("ACCT something")), "202")
+
+    def test_site(self):
+        c = self.logged_in()
+        r = c.cmd("SITE HELP")
+        self.assertEqual(code(r), "214", r)
+        self.assertIn("HELP", r.split("\n", 1)[-1])
+        self.assertEqual(code(c.cmd("SITE help")), "214")
+        self.assertEqual(code(c.cmd("SITE EXEC ls")), "504")
+        self.assertEqual(code(c.cmd("SITE NOSUCH")), "504")
+        self.assertEqual(code(c.cmd("SITE")), "501")
+        # changing commands on a read-only server are refused
+        self.assertEqual(code(c.cmd("SITE CHMOD 777 lines.txt")), "550")
+        st = os.stat(os.path.join(self.root, "lines.txt"))
+        self.assertEqual(st.st_mode & 0o777, 0o644)
+
+    def test_line_too_long_discarded_whole(self):
+        c = self.logged_in()
+        r = c.cmd("MKD " + "x" * 5000 + " SYST")
+        self.assertEqual(code(r), "500", r)
+        # nothing of the long line runs as a second command
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        self.assertEqual(c.cmd("SYST"), "215 UNIX Type: L8.")
+
+    def test_control_bytes_in_command(self):
+        c = self.logged_in()
+        c.send(b"SIZE lines\x00.txt\r\n")
+        self.assertEqual(code(c.reply()), "501")
+        c.send(b"SIZE lines\r.txt\r\n")
+        self.assertEqual(code(c.reply()), "501")
+        # telnet IAC sequences are removed: IAC IP IAC DM before a command
+        c.send(b"\xff\xf4\xff\xf2NOOP\r\n")
+        self.assertEqual(code(c.reply()), "200")
+        self.assertEqual(c.cmd("SIZE lines.txt"), "213 %d" % len(self.LF_TEXT))
+
+    def test_reply_names_cannot_forge_lines(self):
+        c = self.logged_in()
+        c.send(b"CWD no\nsuch\r\n")
+        # a bare LF ends the line: "CWD no" then "such"
+        r1 = c.reply()
+        r2 = c.reply()
+        self.assertEqual(code(r1), "550", r1)
+        self.assertEqual(code(r2), "502", r2)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_stat_without_argument(self):
+        c = self.logged_in()
+        r = c.cmd("STAT")
+        lines = r.splitlines()
+        self.assertTrue(lines[0].startswith("211-"), r)
+        self.assertTrue(lines[-1].startswith("211 "), r)
+        self.assertGreater(len(lines), 2)
+
+    def test_stat_with_path(self):
+        c = self.logged_in()
+        r = c.cmd("STAT /")
+        lines = r.splitlines()
+        self.assertTrue(lines[0].startswith("213-") or lines[0].startswith("211-"), r)
+        self.assertEqual(lines[-1][:4], lines[0][:3] + " ", r)
+        body = [ln for ln in lines[1:-1] if ln.endswith(" lines.txt")]
+        self.assertEqual(len(body), 1, r)
+        self.assertIn(" %d " % len(self.LF_TEXT), body[0])
+        r = c.cmd("STAT lines.txt")
+        self.assertIn("lines.txt", r)
+        self.assertIn(code(r), ("211", "212", "213"), r)
+
+    def test_stat_missing_path(self):
+        c = self.logged_in()
+        r = c.cmd("STAT /no/such/thing")
+        self.assertIn(code(r), ("450", "550"), r)
+
+
+# ---- directories and names ----------------------------------------------------
+
+class DirectoryTests(RawMixin, FerrydCase):
+    ferryd_args = ("-w",)
+
+    def prepare_root(self):
+        os.makedirs(os.path.join(self.root, "sub", "deeper"))
+        with open(os.path.join(self.root, "sub", "inner.txt"), "wb") as f:
+            f.write(b"inner\n")
+        with open(os.path.join(self.root, "top.txt"), "wb") as f:
+            f.write(b"top\n")
+        os.mkdir(os.path.join(self.root, "full"))
+        with open(os.path.join(self.root, "full", "x"), "wb") as f:
+            f.write(b"x")
+
+    def pwd(self, c):
+        r = c.cmd("PWD")
+        self.assertEqual(code(r), "257", r)
+        m = re.match(r'257 "((?:[^"]|"")*)"', r)
+        self.assertIsNotNone(m, r)
+        return m.group(1).replace('""', '"')
+
+    def test_pwd_and_xpwd(self):
+        c = self.logged_in()
+        self.assertEqual(self.pwd(c), "/")
+        r = c.cmd("XPWD")
+        self.assertTrue(r.startswith('257 "/"'), r)
+        self.assertEqual(code(c.cmd("PWD x")), "501")
+
+    def test_cwd(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("CWD sub")), "250")
+        self.assertEqual(self.pwd(c), "/sub")
+        self.assertEqual(code(c.cmd("CWD deeper")), "250")
+        self.assertEqual(self.pwd(c), "/sub/deeper")
+        self.assertEqual(code(c.cmd("CWD /")), "250")
+        self.assertEqual(self.pwd(c), "/")
+        self.assertEqual(code(c.cmd("XCWD /sub/deeper")), "250")
+        self.assertEqual(self.pwd(c), "/sub/deeper")
+
+    def test_cwd_failures_keep_directory(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("CWD sub")), "250")
+        self.assertEqual(code(c.cmd("CWD nosuch")), "550")
+        self.assertEqual(code(c.cmd("CWD inner.txt")), "550")
+        self.assertEqual(code(c.cmd("CWD")), "501")
+        self.assertEqual(self.pwd(c), "/sub")
+
+    def test_cwd_cannot_leave_root(self):
+        c = self.logged_in()
+        r = c.cmd("CWD ..")
+        self.assertIn(code(r), ("250", "550"), r)
+        self.assertEqual(self.pwd(c), "/")
+        c.cmd("CWD ../../../..")
+        self.assertEqual(self.pwd(c), "/")
+        # listing at the top is still the served root
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(set(body.decode().split()), {"sub", "top.txt", "full"})
+
+    def test_cdup_and_xcup(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("CWD /sub/deeper")), "250")
+        self.assertEqual(code(c.cmd("CDUP")), "250")
+        self.assertEqual(self.pwd(c), "/sub")
+        self.assertEqual(code(c.cmd("XCUP")), "250")
+        self.assertEqual(self.pwd(c), "/")
+        self.assertEqual(code(c.cmd("CDUP x")), "501")
+
+    def test_ftplib_cwd_pwd(self):
+        f = self.ftp()
+        f.cwd("sub")
+        self.assertEqual(f.pwd(), "/sub")
+        with self.assertRaises(ftplib.error_perm):
+            f.cwd("/nosuch")
+        self.assertEqual(f.pwd(), "/sub")
+
+    def test_mkd(self):
+        c = self.logged_in()
+        r = c.cmd("MKD newdir")
+        self.assertEqual(code(r), "257", r)
+        self.assertIn('"/newdir"', r)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "newdir")))
+        r = c.cmd("XMKD /sub/other")
+        self.assertEqual(code(r), "257", r)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "sub", "other")))
+
+    def test_mkd_quotes_embedded_quote(self):
+        c = self.logged_in()
+        r = c.cmd('MKD say"hi')
+        self.assertEqual(code(r), "257", r)
+        self.assertIn('"/say""hi"', r)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, 'say"hi')))
+
+    def test_mkd_failures(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("MKD sub")), "550")
+        self.assertEqual(code(c.cmd("MKD top.txt")), "550")
+        self.assertEqual(code(c.cmd("MKD nosuch/child")), "550")
+        self.assertEqual(code(c.cmd("MKD")), "501")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "nosuch")))
+
+    def test_rmd(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("RMD sub/deeper")), "250")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "sub", "deeper")))
+        os.mkdir(os.path.join(self.root, "gone"))
+        give_to_server(self.tmp, self.root)
+        self.assertEqual(code(c.cmd("XRMD gone")), "250")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "gone")))
+
+    def test_rmd_failures(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("RMD nosuch")), "550")
+        self.assertEqual(code(c.cmd("RMD full")), "550")
+        self.assertEqual(code(c.cmd("RMD top.txt")), "550")
+        self.assertEqual(code(c.cmd("RMD")), "501")
+        self.assertTrue(os.path.exists(os.path.join(self.root, "full", "x")))
+        self.assertTrue(os.path.exists(os.path.join(self.root, "top.txt")))
+
+    def test_rmd_root_refused(self):
+        c = self.logged_in()
+        r = c.cmd("RMD /")
+        self.assertEqual(code(r)[0], "5", r)
+        self.assertTrue(os.path.isdir(self.root))
+
+    def test_dele(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("DELE top.txt")), "250")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "top.txt")))
+        self.assertEqual(code(c.cmd("DELE /sub/inner.txt")), "250")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "sub", "inner.txt")))
+
+    def test_dele_failures(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("DELE nosuch")), "550")
+        self.assertEqual(code(c.cmd("DELE sub")), "550")
+        self.assertEqual(code(c.cmd("DELE")), "501")
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "sub")))
+
+    def test_rename(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("RNFR top.txt")), "350")
+        self.assertEqual(code(c.cmd("RNTO sub/moved.txt")), "250")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "top.txt")))
+        self.assertEqual(self.read_root("sub/moved.txt"), b"top\n")
+        # directories too
+        self.assertEqual(code(c.cmd("RNFR full")), "350")
+        self.assertEqual(code(c.cmd("RNTO full2")), "250")
+        self.assertTrue(os.path.isfile(os.path.join(self.root, "full2", "x")))
+
+    def test_ftplib_rename_delete_mkd_rmd(self):
+        f = self.ftp()
+        f.rename("top.txt", "renamed.txt")
+        self.assertEqual(self.read_root("renamed.txt"), b"top\n")
+        f.delete("renamed.txt")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "renamed.txt")))
+        self.assertEqual(f.mkd("made"), "/made")
+        f.rmd("made")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "made")))
+        with self.assertRaises(ftplib.error_perm):
+            f.delete("nosuch")
+
+    def test_rename_failures(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("RNFR nosuch")), "550")
+        self.assertEqual(code(c.cmd("RNTO whatever")), "503")
+        self.assertEqual(code(c.cmd("RNTO whatever")), "503")
+        # RNTO must directly follow RNFR
+        self.assertEqual(code(c.cmd("RNFR top.txt")), "350")
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        self.assertEqual(code(c.cmd("RNTO late.txt")), "503")
+        self.assertTrue(os.path.exists(os.path.join(self.root, "top.txt")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "late.txt")))
+        # a target in a missing directory
+        self.assertEqual(code(c.cmd("RNFR top.txt")), "350")
+        self.assertEqual(code(c.cmd("RNTO nosuch/dir/x")), "550")
+        self.assertTrue(os.path.exists(os.path.join(self.root, "top.txt")))
+        self.assertEqual(code(c.cmd("RNFR")), "501")
+
+    def test_site_chmod(self):
+        c = self.logged_in()
+        p = os.path.join(self.root, "top.txt")
+        self.assertEqual(code(c.cmd("SITE CHMOD 600 top.txt")), "200")
+        self.assertEqual(os.stat(p).st_mode & 0o7777, 0o600)
+        self.assertEqual(code(c.cmd("SITE chmod 0640 /top.txt")), "200")
+        self.assertEqual(os.stat(p).st_mode & 0o7777, 0o640)
+        # never a set-id bit
+        c.cmd("SITE CHMOD 4755 top.txt")
+        self.assertEqual(os.stat(p).st_mode & 0o6000, 0)
+        self.assertEqual(code(c.cmd("SITE CHMOD 9z9 top.txt")), "501")
+        self.assertEqual(code(c.cmd("SITE CHMOD 644")), "501")
+        self.assertEqual(code(c.cmd("SITE CHMOD 644 nosuch")), "550")
+
+    def test_site_utime_and_mfmt(self):
+        c = self.logged_in()
+        p = os.path.join(self.root, "top.txt")
+        self.assertEqual(code(c.cmd("SITE UTIME 20010203040506 top.txt")), "200")
+        self.assertEqual(int(os.stat(p).st_mtime), calendar.timegm((2001, 2, 3, 4, 5, 6)))
+        self.assertEqual(c.cmd("MDTM top.txt"), "213 20010203040506")
+        r = c.cmd("MFMT 20200102030405 top.txt")
+        self.assertEqual(code(r), "213", r)
+        self.assertIn("20200102030405", r)
+        self.assertEqual(int(os.stat(p).st_mtime), calendar.timegm((2020, 1, 2, 3, 4, 5)))
+        for bad in ("MFMT 2020 top.txt", "MFMT 20201302030405 top.txt", "MFMT 20200102030405"):
+            self.assertEqual(code(c.cmd(bad)), "501", bad)
+        self.assertEqual(code(c.cmd("MFMT 20200102030405 nosuch")), "550")
+        self.assertEqual(int(os.stat(p).st_mtime), calendar.timegm((2020, 1, 2, 3, 4, 5)))
+
+    def test_names_with_spaces(self):
+        c = self.logged_in()
+        r = c.cmd("MKD with space")
+        self.assertEqual(code(r), "257", r)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "with space")))
+        self.assertEqual(code(c.cmd("CWD with space")), "250")
+        self.assertEqual(self.pwd(c), "/with space")
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR a file.txt", b"spaced\n", d)), "226")
+        self.assertEqual(self.read_root("with space/a file.txt"), b"spaced\n")
+
+    def test_utf8_names(self):
+        c = self.logged_in()
+        name = "caf\u00e9-\u65e5\u672c.txt"
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR " + name, b"utf8\n", d)), "226")
+        self.assertEqual(self.read_root(name), b"utf8\n")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST", d)
+        self.assertIn(name, body.decode("utf-8").split("\r\n"))
+
+
+class JailTests(RawMixin, FerrydCase):
+    """Paths never lead outside the served root."""
+
+    def prepare_root(self):
+        self.outside = os.path.join(self.tmp, "outside.txt")
+        with open(self.outside, "wb") as f:
+            f.write(b"secret outside the root\n")
+        os.chmod(self.outside, 0o644)
+        os.symlink(self.outside, os.path.join(self.root, "escape.txt"))
+        os.symlink(self.tmp, os.path.join(self.root, "escape-dir"))
+        with open(os.path.join(self.root, "in.txt"), "wb") as f:
+            f.write(b"inside\n")
+
+    def test_dotdot_stays_inside(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        rel = os.path.relpath(self.outside, self.root)  # ../outside.txt
+        for path in (rel, "/../outside.txt", "../../../../../../etc/passwd", "sub/../../outside.txt"):
+            r = c.cmd("SIZE " + path)
+            self.assertEqual(code(r), "550", "SIZE %s: %s" % (path, r))
+            d = self.pasv(c)
+            r = c.cmd("RETR " + path)
+            self.assertEqual(code(r), "550", "RETR %s: %s" % (path, r))
+            d.close()
+        # ../in.txt from the root is the root's own in.txt
+        self.assertEqual(c.cmd("SIZE ../in.txt"), "213 7")
+
+    def test_symlink_out_of_root_refused(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        r = c.cmd("RETR escape.txt")
+        if code(r) == "150":
+            body = recv_all(d)
+            self.fail("RETR through a symlink leaving the root sent %r" % body[:40])
+        self.assertEqual(code(r), "550", r)
+        self.assertEqual(code(c.cmd("CWD escape-dir")), "550")
+        self.assertEqual(code(c.cmd("SIZE escape-dir/outside.txt")), "550")
+
+
+class WritableJailTests(JailTests):
+    """With write access, changes never reach outside the root either."""
+    ferryd_args = ("-w",)
+
+    def outside_unchanged(self):
+        with open(self.outside, "rb") as f:
+            self.assertEqual(f.read(), b"secret outside the root\n")
+        st = os.stat(self.outside)
+        self.assertEqual(st.st_mode & 0o7777, 0o644)
+        self.assertEqual(sorted(os.listdir(self.tmp)), sorted(["root", "local", "outside.txt"]))
+
+    def test_writes_stay_inside(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        # APPE and REST+STOR write in place: never through the escaping link
+        for line in ("APPE escape.txt", "APPE escape-dir/outside.txt", "STOR escape-dir/new.txt"):
+            d = self.pasv(c)
+            r = c.cmd(line)
+            if code(r) == "150":
+                d.sendall(b"INJECTED")
+                d.close()
+                r = final_reply(c, c.reply())
+            d.close()
+            self.outside_unchanged()
+        self.assertEqual(code(c.cmd("REST 3")), "350")
+        d = self.pasv(c)
+        r = c.cmd("STOR escape.txt")
+        if code(r) == "150":
+            d.sendall(b"INJECTED")
+            d.close()
+            final_reply(c, c.reply())
+        self.outside_unchanged()
+        for line in ("SITE CHMOD 777 escape.txt", "SITE UTIME 20010203040506 escape.txt",
+                     "MFMT 20010203040506 escape.txt", "DELE escape-dir/outside.txt",
+                     "MKD escape-dir/made", "RMD escape-dir/root"):
+            c.cmd(line)
+            self.outside_unchanged()
+        self.assertEqual(code(c.cmd("RNFR escape-dir/outside.txt")), "550")
+        self.assertEqual(code(c.cmd("RNFR in.txt")), "350")
+        c.cmd("RNTO ../../moved-out.txt")
+        self.outside_unchanged()
+        self.assertTrue(os.path.exists(os.path.join(self.root, "moved-out.txt")))
+        r = c.cmd("MKD ../made-above")
+        self.assertEqual(code(r), "257", r)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "made-above")))
+        self.outside_unchanged()
+
+    def test_stor_replaces_link_not_target(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        r = c.cmd("STOR escape.txt")
+        if code(r) == "150":
+            d.sendall(b"new content")
+            d.close()
+            r = final_reply(c, c.reply())
+        self.outside_unchanged()
+        if code(r) == "226":
+            # the link itself was replaced by a regular file
+            p = os.path.join(self.root, "escape.txt")
+            self.assertFalse(os.path.islink(p))
+            with open(p, "rb") as f:
+                self.assertEqual(f.read(), b"new content")
+        else:
+            self.assertEqual(code(r), "550", r)
+
+
+class ReadOnlyTests(RawMixin, FerrydCase):
+    """Anonymous users without -w cannot change anything."""
+
+    def prepare_root(self):
+        os.mkdir(os.path.join(self.root, "d"))
+        with open(os.path.join(self.root, "f.txt"), "wb") as f:
+            f.write(b"keep me\n")
+
+    def snapshot(self):
+        out = {}
+        for dp, dn, fn in os.walk(self.root):
+            for n in dn + fn:
+                p = os.path.join(dp, n)
+                out[os.path.relpath(p, self.root)] = None if os.path.isdir(p) else open(p, "rb").read()
+        return out
+
+    def test_write_commands_refused(self):
+        before = self.snapshot()
+        c = self.logged_in()
+        for line in ("DELE f.txt", "MKD new", "XMKD new", "RMD d", "XRMD d", "RNFR f.txt"):
+            r = c.cmd(line)
+            self.assertEqual(code(r), "550", "%s: %s" % (line, r))
+        for line in ("STOR f.txt", "STOR new.txt", "APPE f.txt", "STOU"):
+            d = self.pasv(c)
+            r = c.cmd(line)
+            self.assertEqual(code(r), "550", "%s: %s" % (line, r))
+            d.close()
+        self.assertEqual(self.snapshot(), before)
+        # reading still works
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR f.txt", d)
+        self.assertEqual(body, b"keep me\n")
+
+    def test_ftplib_storbinary_refused(self):
+        f = self.ftp()
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.storbinary("STOR up.bin", io.BytesIO(b"data"))
+        self.assertTrue(str(cm.exception).startswith("550"), cm.exception)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "up.bin")))
+
+
+# ---- file status: SIZE, MDTM, MLST, MLSD, LIST, NLST --------------------------
+
+LS_LINE = re.compile(r"^([-dlcbps])([-rwxsStT]{9})\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+)\s+"
+                     r"([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{2}:\d{2}|\d{4})\s(.+)$")
+
+
+class FileStatusTests(RawMixin, FerrydCase):
+    MTIME = calendar.timegm((2001, 2, 3, 4, 5, 6))
+
+    def prepare_root(self):
+        self.files = {"a.txt": b"alpha\n", "b.bin": bytes(range(256)) * 40, "empty": b""}
+        for n, data in self.files.items():
+            with open(os.path.join(self.root, n), "wb") as f:
+                f.write(data)
+        os.utime(os.path.join(self.root, "a.txt"), (self.MTIME, self.MTIME))
+        os.chmod(os.path.join(self.root, "b.bin"), 0o600)
+        os.mkdir(os.path.join(self.root, "dir"))
+        with open(os.path.join(self.root, "dir", "inside"), "wb") as f:
+            f.write(b"12345")
+        with open(os.path.join(self.root, ".hidden"), "wb") as f:
+            f.write(b"h")
+
+    def test_size(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for n, data in self.files.items():
+            self.assertEqual(c.cmd("SIZE " + n), "213 %d" % len(data))
+        self.assertEqual(c.cmd("SIZE /dir/inside"), "213 5")
+
+    def test_size_failures(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("SIZE nosuch")), "550")
+        self.assertEqual(code(c.cmd("SIZE dir")), "550")
+        self.assertEqual(code(c.cmd("SIZE")), "501")
+
+    def test_ftplib_size(self):
+        f = self.ftp()
+        f.voidcmd("TYPE I")
+        self.assertEqual(f.size("b.bin"), len(self.files["b.bin"]))
+
+    def test_mdtm(self):
+        c = self.logged_in()
+        self.assertEqual(c.cmd("MDTM a.txt"), "213 20010203040506")
+        st = os.stat(os.path.join(self.root, "dir", "inside"))
+        want = time.strftime("%Y%m%d%H%M%S", time.gmtime(st.st_mtime))
+        self.assertEqual(c.cmd("MDTM dir/inside"), "213 " + want)
+
+    def test_mdtm_failures(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("MDTM nosuch")), "550")
+        self.assertEqual(code(c.cmd("MDTM")), "501")
+
+    @staticmethod
+    def facts(s):
+        facts, _, name = s.partition(" ")
+        out = {}
+        for kv in facts.split(";"):
+            if kv:
+                k, _, v = kv.partition("=")
+                out[k.lower()] = v
+        return out, name
+
+    def test_mlst_file(self):
+        c = self.logged_in()
+        r = c.cmd("MLST a.txt")
+        lines = r.splitlines()
+        self.assertTrue(lines[0].startswith("250-"), r)
+        self.assertTrue(lines[-1].startswith("250 "), r)
+        self.assertEqual(len(lines), 3, r)
+        self.assertTrue(lines[1].startswith(" "), r)
+        facts, name = self.facts(lines[1][1:])
+        self.assertTrue(name.endswith("a.txt"), name)
+        self.assertEqual(facts["type"], "file")
+        self.assertEqual(facts["size"], "6")
+        self.assertEqual(facts["modify"], "20010203040506")
+        self.assertIn("r", facts["perm"])
+        self.assertEqual(facts["unix.mode"], "0644")
+
+    def test_mlst_dir_and_cwd(self):
+        c = self.logged_in()
+        r = c.cmd("MLST dir")
+        self.assertEqual(code(r), "250", r)
+        facts, _ = self.facts(r.splitlines()[1][1:])
+        self.assertIn(facts["type"], ("dir", "cdir", "pdir"))
+        self.assertIn("l", facts["perm"])
+        self.assertIn("e", facts["perm"])
+        r = c.cmd("MLST")
+        self.assertEqual(code(r), "250", r)
+        facts, _ = self.facts(r.splitlines()[1][1:])
+        self.assertIn(facts["type"], ("dir", "cdir"))
+
+    def test_mlst_missing(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("MLST nosuch")), "550")
+
+    def test_mlsd(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "MLSD", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertTrue(body.endswith(b"\r\n"))
+        entries = {}
+        for ln in body.decode().split("\r\n"):
+            if ln:
+                facts, name = self.facts(ln)
+                entries[name] = facts
+        names = {n for n, f in entries.items() if f["type"] in ("file", "dir")}
+        self.assertEqual(names, {"a.txt", "b.bin", "empty", "dir", ".hidden"})
+        self.assertEqual(entries["a.txt"]["size"], "6")
+        self.assertEqual(entries["a.txt"]["modify"], "20010203040506")
+        self.assertEqual(entries["b.bin"]["size"], str(len(self.files["b.bin"])))
+        self.assertEqual(entries["b.bin"]["unix.mode"], "0600")
+        self.assertEqual(entries["dir"]["type"], "dir")
+        for facts in entries.values():
+            for k in ("type", "modify", "perm", "unix.mode"):
+                self.assertIn(k, facts)
+
+    def test_ftplib_mlsd(self):
+        f = self.ftp()
+        got = dict(f.mlsd("dir"))
+        self.assertEqual(set(n for n, fa in got.items() if fa["type"] == "file"), {"inside"})
+        self.assertEqual(got["inside"]["size"], "5")
+
+    def test_mlsd_failures(self):
+        c = self.logged_in()
+        for line in ("MLSD nosuch", "MLSD a.txt"):
+            d = self.pasv(c)
+            r = c.cmd(line)
+            self.assertIn(code(r), ("501", "550"), "%s: %s" % (line, r))
+            d.close()
+
+    def test_list(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST", d)
+        self.assertEqual(code(r), "226", r)
+        lines = [ln for ln in body.decode().split("\r\n") if ln]
+        parsed = {}
+        for ln in lines:
+            if ln.startswith("total "):
+                continue
+            m = LS_LINE.match(ln)
+            self.assertIsNotNone(m, "not an ls -l line: %r" % ln)
+            parsed[m.group(10)] = m
+        # whether dot files show without -a is the server's choice
+        self.assertEqual(set(parsed) - {".hidden"}, {"a.txt", "b.bin", "empty", "dir"})
+        self.assertEqual(parsed["dir"].group(1), "d")
+        self.assertEqual(parsed["a.txt"].group(1), "-")
+        self.assertEqual(parsed["a.txt"].group(2), "rw-r--r--")
+        self.assertEqual(parsed["b.bin"].group(2), "rw-------")
+        self.assertEqual(int(parsed["b.bin"].group(6)), len(self.files["b.bin"]))
+        self.assertEqual(int(parsed["a.txt"].group(6)), 6)
+        # an old file shows its year
+        self.assertEqual(parsed["a.txt"].group(9), "2001")
+        self.assertEqual(parsed["a.txt"].group(7), "Feb")
+
+    def test_list_all_shows_hidden(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST -a", d)
+        self.assertEqual(code(r), "226", r)
+        names = [LS_LINE.match(ln).group(10) for ln in body.decode().split("\r\n")
+                 if ln and not ln.startswith("total ")]
+        self.assertIn(".hidden", names)
+
+    def test_list_path_and_file(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST dir", d)
+        self.assertEqual(code(r), "226", r)
+        lines = [ln for ln in body.decode().split("\r\n") if ln and not ln.startswith("total ")]
+        self.assertEqual(len(lines), 1, body)
+        m = LS_LINE.match(lines[0])
+        self.assertEqual(m.group(10), "inside")
+        self.assertEqual(m.group(6), "5")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST a.txt", d)
+        self.assertEqual(code(r), "226", r)
+        lines = [ln for ln in body.decode().split("\r\n") if ln]
+        self.assertEqual(len(lines), 1, body)
+        self.assertTrue(LS_LINE.match(lines[0]).group(10).endswith("a.txt"))
+
+    def test_list_missing(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        r = c.cmd("LIST nosuch")
+        self.assertIn(code(r), ("450", "550"), r)
+        d.close()
+
+    def test_nlst(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertTrue(body.endswith(b"\r\n"), body)
+        names = set(body.decode().split("\r\n")[:-1]) - {".hidden"}
+        self.assertEqual(names, {"a.txt", "b.bin", "empty", "dir"})
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST dir", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual([os.path.basename(n) for n in body.decode().split()], ["inside"])
+
+    def test_list_patterns(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST *.txt", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body.decode().split(), ["a.txt"])
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST dir/ins?de", d)
+        self.assertEqual(body.decode().split(), ["dir/inside"])
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST *.bin", d)
+        lines = [ln for ln in body.decode().split("\r\n") if ln and not ln.startswith("total ")]
+        self.assertEqual(len(lines), 1, body)
+        self.assertEqual(LS_LINE.match(lines[0]).group(10), "b.bin")
+        d = self.pasv(c)
+        r = c.cmd("NLST *.nomatch")
+        if code(r) == "150":
+            body, r = recv_all(d), final_reply(c, c.reply())
+            self.assertEqual(body, b"")
+        self.assertIn(code(r), ("226", "450", "550"), r)
+
+    def test_ftplib_nlst_and_dir(self):
+        f = self.ftp()
+        self.assertEqual(set(f.nlst()) - {".hidden"}, {"a.txt", "b.bin", "empty", "dir"})
+        lines = []
+        f.dir(lines.append)
+        names = {ln.split()[-1] for ln in lines if not ln.startswith("total ")}
+        self.assertEqual(names - {".hidden"}, {"a.txt", "b.bin", "empty", "dir"})
+
+    def test_nlst_missing(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        r = c.cmd("NLST nosuch")
+        self.assertIn(code(r), ("450", "550"), r)
+        d.close()
+
+    def test_empty_directory_listing(self):
+        os.mkdir(os.path.join(self.root, "void"))
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST void", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, b"")
+
+
+# ---- data connection commands -------------------------------------------------
+
+class DataAddressTests(RawMixin, FerrydCase):
+    PAYLOAD = b"data-address test payload\n" * 100
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(self.PAYLOAD)
+
+    def test_pasv_retr(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        r = c.cmd("PASV")
+        self.assertTrue(re.match(r"^227 .*\(127,0,0,1,\d+,\d+\)", r), r)
+        host, port = parse_227(r)
+        d = socket.create_connection((host, port), timeout=TIMEOUT)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_epsv_retr(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.epsv(c)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_epsv_1_and_wrong_family(self):
+        c = self.logged_in()
+        r = c.cmd("EPSV 1")
+        self.assertEqual(code(r), "229", r)
+        self.assertEqual(code(c.cmd("EPSV 2")), "522")
+        self.assertEqual(code(c.cmd("EPSV 7")), "501")
+
+    def test_port_reply_text_and_retr(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener()
+        r = c.cmd("PORT " + lst.port_arg())
+        self.assertEqual(r, "200 Port command successful (127.0.0.1,%d)." % lst.port)
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_eprt_retr(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener()
+        r = c.cmd("EPRT " + lst.eprt_arg())
+        self.assertEqual(code(r), "200", r)
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_malformed_port_is_501_and_changes_nothing(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        for bad in ("PORT 1,2,3", "PORT 127,0,0,1,300,1", "PORT 127,0,0,1,4", "PORT abc",
+                    "PORT 127,0,0,1,4,1,9", "PORT 127.0.0.1.4.1", "PORT -1,0,0,1,4,1", "PORT"):
+            r = c.cmd(bad)
+            self.assertEqual(code(r), "501", "%s: %s" % (bad, r))
+        # the first PORT is still in force
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_malformed_eprt_is_501(self):
+        c = self.logged_in()
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("EPRT " + lst.eprt_arg())), "200")
+        for bad in ("EPRT |1|127.0.0.1|", "EPRT |1|nonsense|2000|", "EPRT |1|127.0.0.1|99999|",
+                    "EPRT 1|127.0.0.1|2000|", "EPRT |1|127.0.0.1|abc|"):
+            r = c.cmd(bad)
+            self.assertEqual(code(r), "501", "%s: %s" % (bad, r))
+        self.assertEqual(code(c.cmd("EPRT |9|127.0.0.1|2000|")), "522")
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_port_survives_failed_retr(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        self.assertEqual(code(c.cmd("RETR nosuch")), "550")
+        # no connection was attempted for the failing RETR
+        lst.sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            lst.sock.accept()
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_port_consumed_by_transfer(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(code(r), "226", r)
+        r = c.cmd("RETR f.bin")
+        self.assertIn(code(r), ("425", "503"), r)
+        r = c.cmd("LIST")
+        self.assertIn(code(r), ("425", "503"), r)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_pasv_consumed_by_transfer(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST", d)
+        self.assertEqual(code(r), "226", r)
+        r = c.cmd("NLST")
+        self.assertIn(code(r), ("425", "503"), r)
+
+    def test_transfer_without_address(self):
+        c = self.logged_in()
+        for line in ("RETR f.bin", "LIST", "NLST", "MLSD"):
+            r = c.cmd(line)
+            self.assertIn(code(r), ("425", "503"), "%s: %s" % (line, r))
+
+    def test_second_port_replaces_first(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        first, second = self.listener(), self.listener()
+        self.assertEqual(code(c.cmd("PORT " + first.port_arg())), "200")
+        self.assertEqual(code(c.cmd("PORT " + second.port_arg())), "200")
+        body, r = self.transfer_in(c, "RETR f.bin", listener=second)
+        self.assertEqual(body, self.PAYLOAD)
+        self.assertEqual(code(r), "226", r)
+        first.sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            first.sock.accept()
+
+    def test_pasv_replaces_port(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(body, self.PAYLOAD)
+        lst.sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            lst.sock.accept()
+
+    def test_port_replaces_pasv(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        r = c.cmd("PASV")
+        self.assertEqual(code(r), "227")
+        host, pport = parse_227(r)
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(body, self.PAYLOAD)
+        # the passive listener was closed
+        with self.assertRaises(OSError):
+            socket.create_connection((host, pport), timeout=2).close()
+
+    def test_second_pasv_replaces_first(self):
+        c = self.logged_in()
+        r1 = c.cmd("PASV")
+        r2 = c.cmd("PASV")
+        self.assertEqual(code(r2), "227")
+        d = socket.create_connection(parse_227(r2), timeout=TIMEOUT)
+        body, r = self.transfer_in(c, "NLST", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, b"f.bin\r\n")
+        if parse_227(r1) != parse_227(r2):
+            with self.assertRaises(OSError):
+                socket.create_connection(parse_227(r1), timeout=2).close()
+
+    def test_port_nobody_listening_gives_425(self):
+        c = self.logged_in()
+        port = free_port()
+        self.assertEqual(code(c.cmd("PORT 127,0,0,1,%d,%d" % (port >> 8, port & 255))), "200")
+        r = c.cmd("RETR f.bin")
+        r = final_reply(c, r)
+        self.assertEqual(r, "425 Can not open data connection.")
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_quit_drops_port(self):
+        c = self.logged_in()
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        self.assertEqual(c.cmd("QUIT"), "221 Goodbye.")
+        self.assertTrue(c.closed())
+        lst.sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            lst.sock.accept()
+
+    def test_port_to_other_host_or_low_port_is_504(self):
+        c = self.logged_in()
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        other = self.listener("127.0.0.2")
+        r = c.cmd("PORT " + other.port_arg())
+        self.assertEqual(code(r), "504", r)
+        self.assertEqual(code(c.cmd("EPRT " + other.eprt_arg())), "504")
+        self.assertEqual(code(c.cmd("PORT 127,0,0,1,0,21")), "504")
+        self.assertEqual(code(c.cmd("EPRT |1|127.0.0.1|1023|")), "504")
+        # none of them replaced the good PORT, and nothing reached 127.0.0.2
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(body, self.PAYLOAD)
+        other.sock.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            other.sock.accept()
+
+    def test_passive_accepts_only_control_peer(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        r = c.cmd("EPSV")
+        port = parse_229(r)
+        # a third party (another address) connecting first gets nothing
+        intruder = socket.socket()
+        intruder.settimeout(5)
+        intruder.bind(("127.0.0.2", 0))
+        self.addCleanup(intruder.close)
+        try:
+            intruder.connect(("127.0.0.1", port))
+        except OSError:
+            pass
+        d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+        try:
+            leaked = intruder.recv(65536)
+        except OSError:
+            leaked = b""
+        self.assertEqual(leaked, b"")
+
+    def test_epsv_all(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("EPSV ALL")), "200")
+        lst = self.listener()
+        for line in ("PASV", "PORT " + lst.port_arg(), "EPRT " + lst.eprt_arg()):
+            r = c.cmd(line)
+            self.assertEqual(code(r)[0], "5", "%s after EPSV ALL: %s" % (line, r))
+        d = self.epsv(c)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(body, self.PAYLOAD)
+        self.assertEqual(code(r), "226", r)
+
+    def test_pasv_argument_is_501(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("PASV x")), "501")
+
+
+class PasvOptionsTests(RawMixin, FerrydCase):
+
+    def setUp(self):
+        lo = 20000 + (os.getpid() * 7) % 30000
+        self.range = (lo, lo + 4)
+        self.ferryd_args = ("--pasv-ports", "%d-%d" % self.range, "--pasv-address", "10.11.12.13")
+        super().setUp()
+
+    def test_pasv_port_range_and_address(self):
+        c = self.logged_in()
+        for _ in range(6):
+            r = c.cmd("PASV")
+            self.assertEqual(code(r), "227", r)
+            host, port = parse_227(r)
+            self.assertEqual(host, "10.11.12.13")
+            self.assertTrue(self.range[0] <= port <= self.range[1], r)
+            r = c.cmd("EPSV")
+            self.assertEqual(code(r), "229", r)
+            port = parse_229(r)
+            self.assertTrue(self.range[0] <= port <= self.range[1], r)
+
+    def test_transfer_in_range(self):
+        with open(os.path.join(self.root, "x"), "wb") as f:
+            f.write(b"ranged\n")
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for _ in range(3):
+            r = c.cmd("PASV")
+            _, port = parse_227(r)
+            self.assertTrue(self.range[0] <= port <= self.range[1], r)
+            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            body, r = self.transfer_in(c, "RETR x", d)
+            self.assertEqual(body, b"ranged\n")
+            self.assertEqual(code(r), "226", r)
+
+
+class IPv6Tests(RawMixin, FerrydCase):
+    PAYLOAD = os.urandom(100000)
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(self.PAYLOAD)
+
+    def test_login_over_ipv6(self):
+        c = self.raw(host="::1", family=socket.AF_INET6)
+        self.assertEqual(c.greeting, "220 ferry FTP server ready.")
+        self.assertEqual(code(c.login()), "230")
+
+    def test_pasv_on_ipv6_is_425(self):
+        c = self.raw(host="::1", family=socket.AF_INET6)
+        c.login()
+        self.assertEqual(code(c.cmd("PASV")), "425")
+
+    def test_epsv_ipv6(self):
+        c = self.raw(host="::1", family=socket.AF_INET6)
+        c.login()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("EPSV 1")), "522")
+        r = c.cmd("EPSV 2")
+        self.assertEqual(code(r), "229", r)
+        d = socket.create_connection(("::1", parse_229(r)), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_eprt_ipv6(self):
+        c = self.raw(host="::1", family=socket.AF_INET6)
+        c.login()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        lst = self.listener("::1", socket.AF_INET6)
+        r = c.cmd("EPRT |2|::1|%d|" % lst.port)
+        self.assertEqual(code(r), "200", r)
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+
+    def test_ftplib_ipv6(self):
+        f = self.ftp(host="::1")
+        out = io.BytesIO()
+        f.retrbinary("RETR f.bin", out.write)
+        self.assertEqual(out.getvalue(), self.PAYLOAD)
+
+
+# ---- transfers: RETR, STOR, STOU, APPE, REST, ABOR ----------------------------
+
+class TransferCommandTests(RawMixin, FerrydCase):
+    ferryd_args = ("-w",)
+    DATA = bytes((i * 7 + 3) & 255 for i in range(50000))
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(self.DATA)
+        os.mkdir(os.path.join(self.root, "d"))
+
+    def test_retr_failures(self):
+        c = self.logged_in()
+        for line in ("RETR nosuch", "RETR d", "RETR /d/nosuch"):
+            d = self.pasv(c)
+            r = c.cmd(line)
+            self.assertEqual(code(r), "550", "%s: %s" % (line, r))
+            d.close()
+        self.assertEqual(code(c.cmd("RETR")), "501")
+
+    def test_retr_unreadable_file(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs the server to run as a different user than the file owner")
+        p = os.path.join(self.root, "private")
+        with open(p, "wb") as f:
+            f.write(b"private")
+        os.chown(p, 0, 0)
+        os.chmod(p, 0o600)
+        c = self.logged_in()
+        d = self.pasv(c)
+        r = c.cmd("RETR private")
+        self.assertEqual(code(r), "550", r)
+
+    def test_stor_new_and_replace(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR new.bin", b"first", d)), "226")
+        self.assertEqual(self.read_root("new.bin"), b"first")
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR new.bin", b"2nd", d)), "226")
+        self.assertEqual(self.read_root("new.bin"), b"2nd")
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR d/in-dir.bin", self.DATA, d)), "226")
+        self.assertEqual(self.read_root("d/in-dir.bin"), self.DATA)
+        self.assertEqual(sorted(os.listdir(self.root)), ["d", "f.bin", "new.bin"])
+
+    def test_stor_empty_file(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR empty", b"", d)), "226")
+        self.assertEqual(self.read_root("empty"), b"")
+
+    def test_stor_failures(self):
+        c = self.logged_in()
+        for line in ("STOR d", "STOR nosuch/x"):
+            d = self.pasv(c)
+            r = c.cmd(line)
+            self.assertEqual(code(r), "550", "%s: %s" % (line, r))
+            d.close()
+        self.assertEqual(code(c.cmd("STOR")), "501")
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "d")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "nosuch")))
+
+    def test_stou(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        names = set()
+        for i in range(2):
+            d = self.pasv(c)
+            r = c.cmd("STOU")
+            self.assertEqual(code(r), "150", r)
+            d.sendall(b"unique %d" % i)
+            d.close()
+            self.assertEqual(code(final_reply(c, c.reply())), "226")
+            # the 150 (or 250/226) names the file: find it in the root
+            new = set(os.listdir(self.root)) - {"d", "f.bin"} - names
+            self.assertEqual(len(new), 1, os.listdir(self.root))
+            name = new.pop()
+            self.assertIn(name, r)
+            self.assertEqual(self.read_root(name), b"unique %d" % i)
+            names.add(name)
+
+    def test_ftplib_storbinary_retrbinary(self):
+        f = self.ftp()
+        f.storbinary("STOR up.bin", io.BytesIO(self.DATA))
+        self.assertEqual(self.read_root("up.bin"), self.DATA)
+        out = io.BytesIO()
+        f.retrbinary("RETR up.bin", out.write)
+        self.assertEqual(out.getvalue(), self.DATA)
+
+    def test_ftplib_storlines_retrlines(self):
+        f = self.ftp()
+        f.storlines("STOR t.txt", io.BytesIO(b"a\nbb\nccc\n"))
+        self.assertEqual(self.read_root("t.txt"), b"a\nbb\nccc\n")
+        lines = []
+        f.retrlines("RETR t.txt", lines.append)
+        self.assertEqual(lines, ["a", "bb", "ccc"])
+
+    def test_type_a_upload_crlf_to_lf(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE A")), "200")
+        d = self.pasv(c)
+        r = self.transfer_out(c, "STOR t.txt", b"one\r\ntwo\r\n\r\nlast", d)
+        self.assertEqual(code(r), "226")
+        self.assertEqual(self.read_root("t.txt"), b"one\ntwo\n\nlast")
+
+    def test_type_a_edge_cases(self):
+        c = self.logged_in()
+        self.put_file("mixed.txt", b"a\r\nb\nc\rd\n")
+        self.assertEqual(code(c.cmd("TYPE A")), "200")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR mixed.txt", d)
+        self.assertEqual(body, b"a\r\nb\r\nc\rd\r\n")
+        d = self.pasv(c)
+        r = self.transfer_out(c, "STOR up.txt", b"x\ry\r\nz\r", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(self.read_root("up.txt"), b"x\ry\nz\r")
+
+    def test_appe(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "APPE f.bin", b"tail", d)), "226")
+        self.assertEqual(self.read_root("f.bin"), self.DATA + b"tail")
+        # APPE to a missing file creates it
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "APPE fresh", b"abc", d)), "226")
+        self.assertEqual(self.read_root("fresh"), b"abc")
+        d = self.pasv(c)
+        r = c.cmd("APPE d")
+        self.assertEqual(code(r), "550", r)
+
+    def test_rest_retr(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for off in (0, 1, 4096, len(self.DATA) - 1, len(self.DATA)):
+            self.assertEqual(code(c.cmd("REST %d" % off)), "350")
+            d = self.pasv(c)
+            body, r = self.transfer_in(c, "RETR f.bin", d)
+            self.assertEqual(code(r), "226", r)
+            self.assertEqual(body, self.DATA[off:], "REST %d" % off)
+
+    def test_rest_applies_to_one_transfer_only(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("REST 100")), "350")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(body, self.DATA[100:])
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(body, self.DATA)
+
+    def test_rest_stor(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("REST 1000")), "350")
+        d = self.pasv(c)
+        self.assertEqual(code(self.transfer_out(c, "STOR f.bin", b"X" * 10, d)), "226")
+        want = self.DATA[:1000] + b"X" * 10 + self.DATA[1010:]
+        self.assertEqual(self.read_root("f.bin"), want)
+
+    def test_ftplib_rest(self):
+        f = self.ftp()
+        out = io.BytesIO()
+        f.retrbinary("RETR f.bin", out.write, rest=12345)
+        self.assertEqual(out.getvalue(), self.DATA[12345:])
+
+    def test_rest_failures(self):
+        c = self.logged_in()
+        for bad in ("REST -1", "REST abc", "REST 12x", "REST"):
+            r = c.cmd(bad)
+            self.assertEqual(code(r), "501", "%s: %s" % (bad, r))
+        # an offset past the end
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("REST %d" % (len(self.DATA) + 10))), "350")
+        d = self.pasv(c)
+        r = c.cmd("RETR f.bin")
+        self.assertEqual(code(r)[0], "5", r)
+
+    def test_abor_without_transfer(self):
+        c = self.logged_in()
+        r = c.cmd("ABOR")
+        self.assertIn(code(r), ("225", "226"), r)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_abor_drops_pasv(self):
+        c = self.logged_in()
+        r = c.cmd("PASV")
+        self.assertEqual(code(r), "227")
+        r = c.cmd("ABOR")
+        self.assertIn(code(r), ("225", "226"), r)
+        r = c.cmd("NLST")
+        self.assertIn(code(r), ("425", "503"), r)
+
+
+# ---- virtual users ------------------------------------------------------------
+
+class VirtualUserTests(RawMixin, FerrydCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hashes = {"alice": hash_password("alice-pw"), "bob": hash_password("bob pw")}
+
+    def setUp(self):
+        self._pre_tmp = tempfile.mkdtemp(prefix="ferry-users-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", self._pre_tmp], timeout=60)
+        self.homes = {}
+        for name in ("alice", "bob"):
+            h = os.path.join(self._pre_tmp, name)
+            os.mkdir(h)
+            with open(os.path.join(h, name + ".txt"), "wb") as f:
+                f.write(("home of %s\n" % name).encode())
+            self.homes[name] = h
+            give_to_server(self._pre_tmp, h)
+        self.users_file = os.path.join(self._pre_tmp, "users")
+        with open(self.users_file, "w") as f:
+            f.write("# ferry users\n")
+            f.write("alice:%s:%s:rw\n" % (self.hashes["alice"], self.homes["alice"]))
+            f.write("bob:%s:%s:ro\n" % (self.hashes["bob"], self.homes["bob"]))
+        os.chmod(self.users_file, 0o644)
+        self.ferryd_args = ("-u", self.users_file)
+        super().setUp()
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "anon.txt"), "wb") as f:
+            f.write(b"anonymous root\n")
+
+    def test_hash_password_output(self):
+        for h in self.hashes.values():
+            self.assertTrue(h.startswith("$"), h)
+            self.assertNotIn("pw", h)
+        self.assertNotEqual(hash_password("same"), "")
+
+    def test_login_ok(self):
+        c = self.raw()
+        r = c.cmd("USER alice")
+        self.assertEqual(code(r), "331", r)
+        self.assertNotEqual(r, "331 Guest access OK, send password.")
+        r = c.cmd("PASS alice-pw")
+        self.assertEqual(code(r), "230", r)
+        f = self.ftp("bob", "bob pw")
+        self.assertEqual(f.pwd(), "/")
+
+    def test_wrong_password_530(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER alice")), "331")
+        self.assertEqual(code(c.cmd("PASS bob pw")), "530")
+        self.assertEqual(code(c.cmd("PWD")), "530")
+        # a correct login afterwards works
+        self.assertEqual(code(c.cmd("USER alice")), "331")
+        self.assertEqual(code(c.cmd("PASS alice-pw")), "230")
+
+    def test_unknown_user_530(self):
+        c = self.raw()
+        r = c.cmd("USER mallory")
+        self.assertEqual(code(r), "331", r)
+        self.assertEqual(code(c.cmd("PASS alice-pw")), "530")
+
+    def test_three_failed_logins_close(self):
+        c = self.raw()
+        for i in range(3):
+            self.assertEqual(code(c.cmd("USER alice")), "331")
+            r = c.cmd("PASS wrong%d" % i)
+            self.assertEqual(code(r), "530", r)
+        r = c.reply()
+        self.assertEqual(code(r), "421", r)
+        self.assertTrue(c.closed())
+
+    def test_ftplib_wrong_password(self):
+        f = self.ftp(login=False)
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.login("bob", "nope")
+        self.assertTrue(str(cm.exception).startswith("530"))
+
+    def test_home_is_root(self):
+        f = self.ftp("alice", "alice-pw")
+        self.assertEqual(f.nlst(), ["alice.txt"])
+        f.cwd("..")
+        self.assertEqual(f.pwd(), "/")
+        self.assertEqual(f.nlst(), ["alice.txt"])
+        with self.assertRaises(ftplib.error_perm):
+            f.size("../bob/bob.txt")
+        with self.assertRaises(ftplib.error_perm):
+            f.size("/anon.txt")
+        out = io.BytesIO()
+        f.retrbinary("RETR alice.txt", out.write)
+        self.assertEqual(out.getvalue(), b"home of alice\n")
+
+    def test_anonymous_still_gets_served_root(self):
+        f = self.ftp()
+        self.assertEqual(f.nlst(), ["anon.txt"])
+
+    def test_ro_user_cannot_write(self):
+        c = self.raw()
+        self.assertEqual(code(c.login("bob", "bob pw")), "230")
+        d = self.pasv(c)
+        r = c.cmd("STOR new.txt")
+        self.assertEqual(code(r), "550", r)
+        d.close()
+        for line in ("DELE bob.txt", "MKD x", "RNFR bob.txt"):
+            self.assertEqual(code(c.cmd(line)), "550", line)
+        self.assertEqual(os.listdir(self.homes["bob"]), ["bob.txt"])
+        f = self.ftp("bob", "bob pw")
+        with self.assertRaises(ftplib.error_perm) as cm:
+            f.storbinary("STOR x.bin", io.BytesIO(b"x"))
+        self.assertTrue(str(cm.exception).startswith("550"))
+
+    def test_rw_user_can_write(self):
+        f = self.ftp("alice", "alice-pw")
+        f.storbinary("STOR up.bin", io.BytesIO(b"uploaded by alice"))
+        with open(os.path.join(self.homes["alice"], "up.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), b"uploaded by alice")
+        f.mkd("sub")
+        self.assertTrue(os.path.isdir(os.path.join(self.homes["alice"], "sub")))
+        f.delete("up.bin")
+        self.assertFalse(os.path.exists(os.path.join(self.homes["alice"], "up.bin")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "up.bin")))
+
+
+class VirtualUserNoAnonTests(VirtualUserTests):
+    """The same users with anonymous logins switched off."""
+
+    def setUp(self):
+        super().setUp()
+        self.restart("-u", self.users_file, "--no-anonymous")
+
+    def test_anonymous_still_gets_served_root(self):
+        c = self.raw()
+        r = c.cmd("USER anonymous")
+        if code(r) == "331":
+            r = c.cmd("PASS x")
+        self.assertEqual(code(r), "530", r)
+
+
+class BadUsersFileTests(unittest.TestCase):
+
+    def run_ferryd(self, *args):
+        port = free_port()
+        return subprocess.run([FERRYD, "--port", str(port)] + list(args), capture_output=True,
+                              text=True, timeout=30)
+
+    def test_malformed_users_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            uf = os.path.join(d, "users")
+            for content in ("justaname\n", "a:$x$y:relative/home:rw\n", "a:$x$y:/tmp:admin\n"):
+                with open(uf, "w") as f:
+                    f.write(content)
+                p = self.run_ferryd("--root", d, "-u", uf)
+                self.assertEqual(p.returncode, 2, (content, p.stderr))
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+    def test_missing_users_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = self.run_ferryd("--root", d, "-u", os.path.join(d, "nosuch"))
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+
+# ---- verbose transcript -------------------------------------------------------
+
+class TranscriptTests(RawMixin, FerrydCase):
+    PASSWORD = "very-secret-pw-42"
+
+    def setUp(self):
+        self._utmp = tempfile.mkdtemp(prefix="ferry-vusers-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", self._utmp], timeout=60)
+        home = os.path.join(self._utmp, "home")
+        os.mkdir(home)
+        give_to_server(self._utmp, home)
+        uf = os.path.join(self._utmp, "users")
+        with open(uf, "w") as f:
+            f.write("carol:%s:%s:rw\n" % (hash_password(self.PASSWORD), home))
+        os.chmod(uf, 0o644)
+        self.ferryd_args = ("-v", "-u", uf)
+        super().setUp()
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "here.txt"), "wb") as f:
+            f.write(b"here\n")
+
+    def session_lines(self, marker_cmd):
+        """Waits for our session to close, returns its transcript lines
+        without the [n] prefix, and checks every line has the prefix."""
+        deadline = time.monotonic() + 10
+        out = ""
+        while time.monotonic() < deadline:
+            out = self.server.stdout()
+            if marker_cmd in out:
+                ids = re.findall(r"^\[(\d+)\] " + re.escape(marker_cmd) + "$", out, re.M)
+                if ids and re.search(r"^\[%s\] SUCCESS QUIT$" % ids[0], out, re.M):
+                    break
+            time.sleep(0.05)
+        lines = out.splitlines()
+        for ln in lines:
+            self.assertRegex(ln, r"^\[\d+\] ", "transcript line without [n] prefix: %r" % ln)
+        ids = re.findall(r"^\[(\d+)\] " + re.escape(marker_cmd) + "$", out, re.M)
+        self.assertEqual(len(ids), 1, out)
+        prefix = "[%s] " % ids[0]
+        return [ln[len(prefix):] for ln in lines if ln.startswith(prefix)], out
+
+    def test_anonymous_session(self):
+        c = self.raw()
+        c.cmd("NOOP")
+        c.cmd("USER anonymous")
+        c.cmd("PASS guest@")
+        c.cmd("SIZE nosuch")
+        c.cmd("FEAT")
+        c.cmd("SYST")
+        c.cmd("QUIT")
+        self.assertTrue(c.closed())
+        lines, _ = self.session_lines("SIZE nosuch")
+        # greeting, command echo, replies and SUCCESS/FAILURE lines, in order
+        self.assertIn("220 ferry FTP server ready.", lines)
+        seq = ["NOOP", "SUCCESS NOOP", "USER anonymous", "331 Guest access OK, send password.",
+               "SUCCESS USER anonymous", "230 Guest login OK.", "SIZE nosuch", "SYST",
+               "215 UNIX Type: L8.", "SUCCESS SYST", "QUIT", "221 Goodbye.", "SUCCESS QUIT"]
+        pos = -1
+        for want in seq:
+            self.assertIn(want, lines[pos + 1:], "%r missing or out of order in %r" % (want, lines))
+            pos = lines.index(want, pos + 1)
+        fail = [ln for ln in lines if ln.startswith("FAILURE SIZE nosuch: ")]
+        self.assertEqual(len(fail), 1, lines)
+        self.assertRegex(fail[0], r"^FAILURE SIZE nosuch: 550 \S")
+        # the 550 reply itself is echoed just before
+        i = lines.index(fail[0])
+        self.assertTrue(lines[i - 1].startswith("550 "), lines)
+        # multi-line replies: every line appears
+        i = lines.index("FEAT")
+        self.assertTrue(lines[i + 1].startswith("211-"), lines)
+        self.assertIn(" EPSV", lines[i + 1:])
+        self.assertTrue(any(ln.startswith("211 ") for ln in lines[i + 1:]))
+        self.assertIn("SUCCESS FEAT", lines)
+
+    def test_user_password_masked(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER carol")), "331")
+        self.assertEqual(code(c.cmd("PASS " + self.PASSWORD)), "230")
+        c.cmd("MKD made-by-carol")
+        c.cmd("QUIT")
+        self.assertTrue(c.closed())
+        lines, out = self.session_lines("MKD made-by-carol")
+        self.assertNotIn(self.PASSWORD, out)
+        self.assertIn("PASS ****", lines)
+        self.assertIn("USER carol", lines)
+        i = lines.index("PASS ****")
+        self.assertTrue(lines[i + 1].startswith("230 "), lines)
+        self.assertIn("SUCCESS MKD made-by-carol", lines)
+
+    def test_wrong_password_masked(self):
+        c = self.raw()
+        self.assertEqual(code(c.cmd("USER carol")), "331")
+        self.assertEqual(code(c.cmd("PASS wrong-" + self.PASSWORD)), "530")
+        c.cmd("STAT")
+        c.cmd("QUIT")
+        self.assertTrue(c.closed())
+        lines, out = self.session_lines("USER carol")
+        self.assertNotIn(self.PASSWORD, out)
+        self.assertIn("PASS ****", lines)
+        self.assertTrue(any(re.match(r"^FAILURE PASS \*\*\*\*: 530 ", ln) for ln in lines), lines)
+
+    def test_transfer_in_transcript(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR here.txt", d)
+        self.assertEqual(code(r), "226")
+        c.cmd("QUIT")
+        self.assertTrue(c.closed())
+        lines, _ = self.session_lines("RETR here.txt")
+        i = lines.index("RETR here.txt")
+        self.assertTrue(lines[i + 1].startswith("150 "), lines)
+        self.assertIn("226 " + r[4:], lines[i + 1:])
+        self.assertIn("SUCCESS RETR here.txt", lines[i + 1:])
+
+    def test_separate_sessions_separate_numbers(self):
+        a = self.logged_in()
+        b = self.logged_in()
+        a.cmd("MKD aaa-marker")
+        b.cmd("MKD bbb-marker")
+        a.cmd("QUIT")
+        b.cmd("QUIT")
+        self.assertTrue(a.closed() and b.closed())
+        la, out = self.session_lines("MKD aaa-marker")
+        lb, _ = self.session_lines("MKD bbb-marker")
+        self.assertNotIn("MKD bbb-marker", la)
+        self.assertNotIn("MKD aaa-marker", lb)
+        ia = re.search(r"^\[(\d+)\] MKD aaa-marker$", out, re.M).group(1)
+        ib = re.search(r"^\[(\d+)\] MKD bbb-marker$", out, re.M).group(1)
+        self.assertNotEqual(ia, ib)
+
+
+class QuietTests(RawMixin, FerrydCase):
+    def test_no_transcript_without_v(self):
+        c = self.logged_in()
+        c.cmd("SYST")
+        c.cmd("QUIT")
+        self.assertTrue(c.closed())
+        time.sleep(0.2)
+        self.assertEqual(self.server.stdout(), "")
+
+
+# ---- start-up -----------------------------------------------------------------
+
+class StartupTests(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ferry-start-")
+        self.root = os.path.join(self.tmp, "root")
+        os.mkdir(self.root)
+        give_to_server(self.tmp, self.root)
+        self.addCleanup(subprocess.run, ["rm", "-rf", self.tmp], timeout=60)
+
+    def run_ferryd(self, *args, timeout=10):
+        return subprocess.run([FERRYD] + list(args), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def assert_one_line_error(self, p):
+        self.assertEqual(p.returncode, 2, "exit %s, stderr %r" % (p.returncode, p.stderr))
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertTrue(lines[0].strip(), p.stderr)
+
+    def test_startup_message(self):
+        s = start_ferryd(self.root)
+        try:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not s.stderr().endswith("\n"):
+                time.sleep(0.05)
+            err = s.stderr()
+            lines = err.splitlines()
+            self.assertEqual(len(lines), 1, err)
+            self.assertIn(str(s.port), lines[0])
+            self.assertIn(os.path.realpath(self.root), lines[0])
+            self.assertEqual(s.stdout(), "")
+        finally:
+            self.assertEqual(s.stop(), 0)
+        self.assertEqual(len(s.stderr().splitlines()), 1, s.stderr())
+
+    def test_help_exits_0(self):
+        p = self.run_ferryd("--help")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("--root", p.stdout)
+        self.assertIn("--pasv-ports", p.stdout)
+        p = self.run_ferryd("-h")
+        self.assertEqual(p.returncode, 0)
+
+    def test_bad_option(self):
+        self.assert_one_line_error(self.run_ferryd("--root", self.root, "--no-such-option"))
+        self.assert_one_line_error(self.run_ferryd("--root", self.root, "-Z"))
+
+    def test_bad_values(self):
+        port = str(free_port())
+        for args in (("--port", "notaport"), ("--port", "70000"), ("--pasv-ports", "9-3"),
+                     ("--pasv-ports", "x"), ("--max-per-ip", "-3"), ("--workers", "0"),
+                     ("--pasv-address", "not-an-address"), ("--idle-timeout", "abc")):
+            argv = ["--root", self.root, "--port", port] + list(args)
+            self.assert_one_line_error(self.run_ferryd(*argv))
+
+    def test_missing_value(self):
+        self.assert_one_line_error(self.run_ferryd("--root", self.root, "--port"))
+
+    def test_missing_root(self):
+        self.assert_one_line_error(self.run_ferryd("--root", os.path.join(self.tmp, "nosuch"),
+                                                   "--port", str(free_port())))
+
+    def test_root_is_a_file(self):
+        f = os.path.join(self.tmp, "file")
+        open(f, "w").close()
+        self.assert_one_line_error(self.run_ferryd("--root", f, "--port", str(free_port())))
+
+    def test_unreadable_root(self):
+        if os.geteuid() == 0:
+            # root reads everything: make the directory unusable for anyone
+            # by pointing through a file.
+            bad = os.path.join(self.tmp, "file")
+            open(bad, "w").close()
+            self.assert_one_line_error(self.run_ferryd("--root", os.path.join(bad, "sub"),
+                                                       "--port", str(free_port())))
+        else:
+            d = os.path.join(self.tmp, "locked")
+            os.mkdir(d, 0o000)
+            try:
+                self.assert_one_line_error(self.run_ferryd("--root", d, "--port", str(free_port())))
+            finally:
+                os.chmod(d, 0o755)
+
+    def test_port_in_use(self):
+        s = start_ferryd(self.root)
+        try:
+            p = self.run_ferryd("--root", self.root, "--port", str(s.port))
+            self.assert_one_line_error(p)
+            # the first server is unharmed
+            c = RawControl("127.0.0.1", s.port)
+            self.assertEqual(c.greeting, "220 ferry FTP server ready.")
+            c.close()
+        finally:
+            s.stop()
+
+    def test_port_in_use_by_other_socket(self):
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            blocker.bind(("127.0.0.1", 0))
+            blocker.listen(1)
+            port = blocker.getsockname()[1]
+            p = self.run_ferryd("--root", self.root, "--port", str(port), "-b", "127.0.0.1")
+            self.assert_one_line_error(p)
+        finally:
+            blocker.close()
+
+    def test_bind_address(self):
+        s = start_ferryd(self.root, "-b", "127.0.0.1")
+        try:
+            c = RawControl("127.0.0.1", s.port)
+            self.assertEqual(c.greeting, "220 ferry FTP server ready.")
+            c.close()
+            with self.assertRaises(OSError):
+                socket.create_connection(("::1", s.port), timeout=2).close()
+        finally:
+            s.stop()
+
+    def test_bind_ipv6_only(self):
+        s = start_ferryd(self.root, "-b", "::1", host="::1")
+        try:
+            c = RawControl("::1", s.port, socket.AF_INET6)
+            self.assertEqual(c.greeting, "220 ferry FTP server ready.")
+            self.assertEqual(code(c.login()), "230")
+            r = c.cmd("EPSV")
+            self.assertEqual(code(r), "229", r)
+            c.close()
+        finally:
+            s.stop()
+
+    def test_sigterm_stops(self):
+        s = start_ferryd(self.root)
+        c = RawControl("127.0.0.1", s.port)
+        c.login()
+        rc = s.stop()
+        self.assertIn(rc, (0, -15), rc)
+        self.assertIsNotNone(s.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()

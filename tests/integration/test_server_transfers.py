@@ -1,0 +1,570 @@
+"""ferryd transfers, byte-exact: text and binary files up to 256 MiB in
+PASV, EPSV, PORT and EPRT modes over IPv4 and IPv6 loopback (ftplib),
+TYPE A line-ending conversion both ways, REST, APPE, ABOR during RETR
+and STOR, and interrupted uploads that must leave the old file intact."""
+import ftplib
+import hashlib
+import io
+import os
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import TIMEOUT, give_to_server, make_file, sha256_file, start_ferryd
+
+MiB = 1 << 20
+BIG = 256 * MiB
+
+
+def make_big_file(path, size, seed):
+    """size bytes: one random 1 MiB block repeated, each copy stamped with
+    its index so no two blocks are equal. Returns the sha256."""
+    rnd = random.Random(seed)
+    block = bytearray(rnd.randbytes(MiB))
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        for i in range(size // MiB):
+            block[0:8] = i.to_bytes(8, "big")
+            block[MiB // 2:MiB // 2 + 8] = (i * 2654435761 & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+            f.write(block)
+            h.update(block)
+        tail = size % MiB
+        if tail:
+            f.write(block[:tail])
+            h.update(block[:tail])
+    return h.hexdigest()
+
+
+class ModeFTP(ftplib.FTP):
+    """ftplib with the data-connection method chosen explicitly:
+    pasv, epsv, port or eprt. Active-mode listeners bind to the control
+    connection's local (loopback) address only."""
+
+    mode = "pasv"
+
+    def use(self, mode):
+        self.mode = mode
+        self.set_pasv(mode in ("pasv", "epsv"))
+
+    def makepasv(self):
+        if self.mode == "epsv":
+            return ftplib.parse229(self.sendcmd("EPSV"), self.sock.getpeername())
+        host, port = ftplib.parse227(self.sendcmd("PASV"))
+        return host, port
+
+    def makeport(self):
+        host = self.sock.getsockname()[0]
+        sock = socket.socket(self.af, socket.SOCK_STREAM)
+        sock.bind((host, 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        if self.mode == "port":
+            self.sendport(host, port)
+        else:
+            self.sendeprt(host, port)
+        sock.settimeout(TIMEOUT)
+        return sock
+
+
+class ClassServer(unittest.TestCase):
+    """One ferryd (-w) for the whole class over a root made once."""
+
+    ferryd_args = ("-w",)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ferry-xfer-")
+        cls.root = os.path.join(cls.tmp, "root")
+        os.mkdir(cls.root)
+        cls.local = os.path.join(cls.tmp, "local")
+        os.mkdir(cls.local)
+        try:
+            cls.make_files()
+            give_to_server(cls.tmp, cls.root)
+            cls.server = start_ferryd(cls.root, *cls.ferryd_args)
+        except Exception:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def make_files(cls):
+        pass
+
+    def client(self, mode="pasv", host="127.0.0.1", user="anonymous", passwd="x@"):
+        f = ModeFTP()
+        f.connect(host, self.server.port, timeout=TIMEOUT)
+        self.addCleanup(self._close, f)
+        f.login(user, passwd)
+        f.use(mode)
+        return f
+
+    @staticmethod
+    def _close(f):
+        try:
+            f.close()
+        except Exception:
+            pass
+
+    def rpath(self, name):
+        return os.path.join(self.root, name)
+
+    def retr_sha(self, f, name, rest=None):
+        h = hashlib.sha256()
+        n = [0]
+
+        def take(b):
+            h.update(b)
+            n[0] += len(b)
+        f.retrbinary("RETR " + name, take, blocksize=MiB, rest=rest)
+        return h.hexdigest(), n[0]
+
+    def retr_ascii(self, f, name):
+        """TYPE A download through the raw data connection (no line
+        splitting by ftplib): returns the wire bytes."""
+        f.voidcmd("TYPE A")
+        out = io.BytesIO()
+        with f.transfercmd("RETR " + name) as conn:
+            while True:
+                b = conn.recv(1 << 16)
+                if not b:
+                    break
+                out.write(b)
+        f.voidresp()
+        return out.getvalue()
+
+    def stor_ascii(self, f, name, wire):
+        f.voidcmd("TYPE A")
+        with f.transfercmd("STOR " + name) as conn:
+            conn.sendall(wire)
+        return f.voidresp()
+
+
+MODES_V4 = ("pasv", "epsv", "port", "eprt")
+MODES_V6 = ("epsv", "eprt")
+
+
+class ModeMatrixTests(ClassServer):
+    """Every data-connection method, both address families, text and
+    binary, download and upload."""
+
+    @classmethod
+    def make_files(cls):
+        make_file(os.path.join(cls.root, "bin1m"), MiB + 12345, seed=11)
+        make_file(os.path.join(cls.root, "text.txt"), MiB + 777, seed=12, text=True)
+        # binary data full of CR, LF and CRLF must pass through TYPE I untouched
+        with open(os.path.join(cls.root, "crlf.bin"), "wb") as f:
+            f.write(b"\r\n\n\r\r\r\n\x00\xff" * 5000 + b"\r")
+        open(os.path.join(cls.root, "empty"), "wb").close()
+        cls.sums = {n: sha256_file(os.path.join(cls.root, n))
+                    for n in ("bin1m", "text.txt", "crlf.bin", "empty")}
+
+    def roundtrip(self, mode, host):
+        f = self.client(mode, host)
+        tag = "%s-%s" % (mode, "v6" if ":" in host else "v4")
+        for name, want in self.sums.items():
+            got, n = self.retr_sha(f, name)
+            self.assertEqual(got, want, "RETR %s over %s" % (name, tag))
+            self.assertEqual(n, os.path.getsize(self.rpath(name)))
+            up = "up-%s-%s" % (tag, name)
+            with open(self.rpath(name), "rb") as src:
+                r = f.storbinary("STOR " + up, src, blocksize=MiB)
+            self.assertTrue(r.startswith("226"), r)
+            self.assertEqual(sha256_file(self.rpath(up)), want, "STOR %s over %s" % (name, tag))
+            os.unlink(self.rpath(up))
+        # TYPE A both ways over the same method
+        with open(self.rpath("text.txt"), "rb") as src:
+            text = src.read()
+        wire = self.retr_ascii(f, "text.txt")
+        self.assertEqual(wire, text.replace(b"\n", b"\r\n"), "TYPE A RETR over " + tag)
+        up = "up-%s-ascii.txt" % tag
+        r = self.stor_ascii(f, up, wire)
+        self.assertTrue(r.startswith("226"), r)
+        self.assertEqual(sha256_file(self.rpath(up)), self.sums["text.txt"], "TYPE A STOR over " + tag)
+        os.unlink(self.rpath(up))
+        # and a listing over the same method
+        f.voidcmd("TYPE I")
+        names = f.nlst()
+        self.assertEqual(set(names), set(self.sums))
+        f.quit()
+
+    def test_pasv_ipv4(self):
+        self.roundtrip("pasv", "127.0.0.1")
+
+    def test_epsv_ipv4(self):
+        self.roundtrip("epsv", "127.0.0.1")
+
+    def test_port_ipv4(self):
+        self.roundtrip("port", "127.0.0.1")
+
+    def test_eprt_ipv4(self):
+        self.roundtrip("eprt", "127.0.0.1")
+
+    def test_epsv_ipv6(self):
+        self.roundtrip("epsv", "::1")
+
+    def test_eprt_ipv6(self):
+        self.roundtrip("eprt", "::1")
+
+    def test_pasv_on_ipv6_refused(self):
+        f = self.client("pasv", "::1")
+        with self.assertRaises(ftplib.error_temp) as cm:
+            f.sendcmd("PASV")
+        self.assertTrue(str(cm.exception).startswith("425"), cm.exception)
+        # EPSV on the same session still works
+        f.use("epsv")
+        got, _ = self.retr_sha(f, "bin1m")
+        self.assertEqual(got, self.sums["bin1m"])
+
+    def test_many_transfers_one_session(self):
+        f = self.client("pasv")
+        for i in range(30):
+            got, _ = self.retr_sha(f, "crlf.bin")
+            self.assertEqual(got, self.sums["crlf.bin"], "transfer %d" % i)
+
+    def test_ascii_conversion_details(self):
+        f = self.client("epsv")
+        self.stor_ascii(f, "conv.txt", b"a\r\nb\r\n\r\nlast line without newline")
+        with open(self.rpath("conv.txt"), "rb") as fh:
+            self.assertEqual(fh.read(), b"a\nb\n\nlast line without newline")
+        self.assertEqual(self.retr_ascii(f, "conv.txt"), b"a\r\nb\r\n\r\nlast line without newline")
+        # a CRLF split across two TCP segments still becomes one LF
+        f.voidcmd("TYPE A")
+        with f.transfercmd("STOR split.txt") as conn:
+            conn.sendall(b"x" * 1000 + b"\r")
+            time.sleep(0.2)
+            conn.sendall(b"\ny\r\n")
+        f.voidresp()
+        with open(self.rpath("split.txt"), "rb") as fh:
+            self.assertEqual(fh.read(), b"x" * 1000 + b"\ny\n")
+        # binary again afterwards: no conversion
+        f.voidcmd("TYPE I")
+        got, _ = self.retr_sha(f, "conv.txt")
+        self.assertEqual(got, hashlib.sha256(b"a\nb\n\nlast line without newline").hexdigest())
+        os.unlink(self.rpath("conv.txt"))
+        os.unlink(self.rpath("split.txt"))
+
+
+class BigFileTests(ClassServer):
+    """One 256 MiB file, moved a few different ways."""
+
+    @classmethod
+    def make_files(cls):
+        cls.big_sha = make_big_file(os.path.join(cls.root, "big.bin"), BIG, seed=256)
+
+    def test_big_retr_pasv_ipv4(self):
+        f = self.client("pasv")
+        self.assertEqual(f.size("big.bin"), BIG)
+        got, n = self.retr_sha(f, "big.bin")
+        self.assertEqual(n, BIG)
+        self.assertEqual(got, self.big_sha)
+
+    def test_big_retr_port_ipv4(self):
+        f = self.client("port")
+        got, n = self.retr_sha(f, "big.bin")
+        self.assertEqual(n, BIG)
+        self.assertEqual(got, self.big_sha)
+
+    def test_big_stor_eprt_ipv6(self):
+        f = self.client("eprt", "::1")
+        with open(self.rpath("big.bin"), "rb") as src:
+            r = f.storbinary("STOR big-up.bin", src, blocksize=MiB)
+        self.assertTrue(r.startswith("226"), r)
+        try:
+            self.assertEqual(os.path.getsize(self.rpath("big-up.bin")), BIG)
+            self.assertEqual(sha256_file(self.rpath("big-up.bin")), self.big_sha)
+        finally:
+            os.unlink(self.rpath("big-up.bin"))
+
+    def test_big_rest_epsv_ipv6(self):
+        f = self.client("epsv", "::1")
+        off = 200 * MiB + 12345
+        with open(self.rpath("big.bin"), "rb") as fh:
+            fh.seek(off)
+            h = hashlib.sha256()
+            while True:
+                b = fh.read(MiB)
+                if not b:
+                    break
+                h.update(b)
+        got, n = self.retr_sha(f, "big.bin", rest=off)
+        self.assertEqual(n, BIG - off)
+        self.assertEqual(got, h.hexdigest())
+
+    def test_abor_during_retr(self):
+        """ABOR (sent as urgent data) during a download: 426 for the
+        transfer, then 226 for ABOR; the data connection is closed and the
+        session goes on."""
+        f = self.client("pasv")
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("RETR big.bin")
+        self.addCleanup(conn.close)
+        conn.settimeout(TIMEOUT)
+        got = 0
+        while got < 4 * MiB:
+            b = conn.recv(MiB)
+            self.assertTrue(b, "data connection closed early")
+            got += len(b)
+        # what ftplib.FTP.abort() does: ABOR as urgent data, then the replies
+        f.sock.sendall(b"ABOR" + ftplib.B_CRLF, socket.MSG_OOB)
+        first = f.getmultiline()
+        self.assertEqual(first[:3], "426", first)
+        second = f.getmultiline()
+        self.assertEqual(second[:3], "226", second)
+        # the data connection is closed: EOF long before the whole file
+        for _ in range(100000):
+            try:
+                b = conn.recv(MiB)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            got += len(b)
+        self.assertLess(got, BIG)
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+        # and the session can transfer again
+        got_sha, n = self.retr_sha(f, "big.bin", rest=BIG - MiB)
+        self.assertEqual(n, MiB)
+
+    def test_ftplib_abort(self):
+        f = self.client("epsv")
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("RETR big.bin")
+        self.addCleanup(conn.close)
+        conn.settimeout(TIMEOUT)
+        self.assertTrue(conn.recv(MiB))
+        r = f.abort()
+        self.assertIn(r[:3], ("426", "226"), r)
+        if r.startswith("426"):
+            r = f.getresp()
+            self.assertEqual(r[:3], "226", r)
+        conn.close()
+        self.assertEqual(f.pwd(), "/")
+
+    def test_client_closes_data_mid_retr(self):
+        """A downloader that drops the data connection gets no 226."""
+        f = self.client("pasv")
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("RETR big.bin")
+        conn.settimeout(TIMEOUT)
+        self.assertTrue(conn.recv(MiB))
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()
+        with self.assertRaises(ftplib.Error) as cm:
+            f.voidresp()
+        self.assertIn(str(cm.exception)[:3], ("426", "451"), cm.exception)
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+
+class UploadSafetyTests(ClassServer):
+    """STOR writes the new file aside and puts it in place only when the
+    whole upload arrived."""
+
+    OLD = b"the old content\n" * 1000
+
+    @classmethod
+    def make_files(cls):
+        os.mkdir(os.path.join(cls.root, "safe"))
+
+    def setUp(self):
+        self.dir = os.path.join(self.root, "safe", self.id().rsplit(".", 1)[-1])
+        os.mkdir(self.dir)
+        self.target = os.path.join(self.dir, "keep.bin")
+        with open(self.target, "wb") as f:
+            f.write(self.OLD)
+        give_to_server(self.tmp, self.root)
+        self.vdir = "/safe/" + os.path.basename(self.dir)
+
+    def dir_state(self):
+        with open(self.target, "rb") as f:
+            data = f.read()
+        return sorted(os.listdir(self.dir)), data
+
+    def wait_state(self, want, timeout=10):
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline:
+            state = self.dir_state()
+            if state == want:
+                return state
+            time.sleep(0.05)
+        return state
+
+    def start_upload(self, f, name, payload):
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("STOR %s/%s" % (self.vdir, name))
+        self.addCleanup(conn.close)
+        conn.settimeout(TIMEOUT)
+        conn.sendall(payload)
+        return conn
+
+    def test_complete_upload_replaces(self):
+        f = self.client("pasv")
+        new = os.urandom(300000)
+        conn = self.start_upload(f, "keep.bin", new)
+        # while the upload is unfinished the old file is what others see
+        g = self.client("epsv")
+        got = io.BytesIO()
+        g.retrbinary("RETR %s/keep.bin" % self.vdir, got.write)
+        self.assertEqual(got.getvalue(), self.OLD)
+        self.assertEqual(self.dir_state(), (["keep.bin"], self.OLD))
+        conn.close()
+        self.assertTrue(f.voidresp().startswith("226"))
+        self.assertEqual(self.dir_state(), (["keep.bin"], new))
+
+    def test_abor_during_stor_keeps_old_file(self):
+        f = self.client("pasv")
+        conn = self.start_upload(f, "keep.bin", os.urandom(2 * MiB))
+        time.sleep(0.2)
+        f.sock.sendall(b"ABOR" + ftplib.B_CRLF, socket.MSG_OOB)
+        first = f.getmultiline()
+        self.assertEqual(first[:3], "426", first)
+        second = f.getmultiline()
+        self.assertEqual(second[:3], "226", second)
+        # the server closed the data connection
+        closed = False
+        for _ in range(1000):
+            try:
+                conn.sendall(b"x" * 65536)
+            except OSError:
+                closed = True
+                break
+        self.assertTrue(closed, "data connection still accepts data after ABOR")
+        conn.close()
+        self.assertEqual(self.wait_state((["keep.bin"], self.OLD)), (["keep.bin"], self.OLD))
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+    def test_abor_during_stor_of_new_file_leaves_nothing(self):
+        f = self.client("epsv")
+        conn = self.start_upload(f, "fresh.bin", os.urandom(MiB))
+        time.sleep(0.2)
+        f.sock.sendall(b"ABOR" + ftplib.B_CRLF, socket.MSG_OOB)
+        self.assertEqual(f.getmultiline()[:3], "426")
+        self.assertEqual(f.getmultiline()[:3], "226")
+        conn.close()
+        self.assertEqual(self.wait_state((["keep.bin"], self.OLD)), (["keep.bin"], self.OLD))
+
+    def test_control_dies_during_stor(self):
+        """The control connection dies mid-upload: the old file stays, no
+        temporary file is left, the data connection is closed."""
+        f = self.client("pasv")
+        conn = self.start_upload(f, "keep.bin", os.urandom(MiB))
+        time.sleep(0.2)
+        f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        f.sock.close()
+        f.file.close()
+        # the server closes the data connection on its side
+        closed = False
+        for _ in range(100):
+            try:
+                conn.sendall(b"y" * 65536)
+                time.sleep(0.1)
+            except OSError:
+                closed = True
+                break
+        self.assertTrue(closed, "data connection still open after the control connection died")
+        conn.close()
+        time.sleep(0.3)
+        self.assertEqual(self.wait_state((["keep.bin"], self.OLD)), (["keep.bin"], self.OLD))
+
+    def test_control_dies_then_data_closes_normally(self):
+        """Even if the data connection then ends with an orderly close, an
+        upload whose session died is not committed."""
+        f = self.client("pasv")
+        conn = self.start_upload(f, "keep.bin", b"partial" * 1000)
+        time.sleep(0.2)
+        f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        f.sock.close()
+        f.file.close()
+        time.sleep(0.5)
+        try:
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        conn.close()
+        time.sleep(0.5)
+        self.assertEqual(self.wait_state((["keep.bin"], self.OLD)), (["keep.bin"], self.OLD))
+
+    def test_appe_and_rest_stor(self):
+        f = self.client("eprt")
+        f.voidcmd("TYPE I")
+        r = f.storbinary("APPE %s/keep.bin" % self.vdir, io.BytesIO(b"appended"))
+        self.assertTrue(r.startswith("226"), r)
+        self.assertEqual(self.dir_state(), (["keep.bin"], self.OLD + b"appended"))
+        r = f.storbinary("STOR %s/keep.bin" % self.vdir, io.BytesIO(b"ZZ"), rest=5)
+        self.assertTrue(r.startswith("226"), r)
+        want = self.OLD[:5] + b"ZZ" + (self.OLD + b"appended")[7:]
+        self.assertEqual(self.dir_state(), (["keep.bin"], want))
+
+    def test_concurrent_uploads_same_name(self):
+        """Two uploads of one name: the result is one of them, whole."""
+        a, b = os.urandom(500000), os.urandom(400000)
+        fa, fb = self.client("pasv"), self.client("epsv")
+        ca = self.start_upload(fa, "race.bin", a[:1000])
+        cb = self.start_upload(fb, "race.bin", b[:1000])
+        ca.sendall(a[1000:])
+        cb.sendall(b[1000:])
+        ca.close()
+        cb.close()
+        self.assertTrue(fa.voidresp().startswith("226"))
+        self.assertTrue(fb.voidresp().startswith("226"))
+        names, _ = self.dir_state()
+        self.assertEqual(names, ["keep.bin", "race.bin"])
+        with open(os.path.join(self.dir, "race.bin"), "rb") as fh:
+            self.assertIn(fh.read(), (a, b))
+
+
+class ParallelSessionTests(ClassServer):
+    """Several transfers at once in one server process."""
+
+    ferryd_args = ("-w", "--workers", "1")
+
+    @classmethod
+    def make_files(cls):
+        cls.sums = {}
+        for i in range(4):
+            n = "p%d.bin" % i
+            make_file(os.path.join(cls.root, n), 3 * MiB + i, seed=100 + i)
+            cls.sums[n] = sha256_file(os.path.join(cls.root, n))
+
+    def test_parallel_retr_and_stor(self):
+        results = {}
+        modes = ["pasv", "epsv", "port", "eprt"]
+
+        def work(i):
+            try:
+                f = ModeFTP()
+                f.connect("127.0.0.1", self.server.port, timeout=TIMEOUT)
+                f.login("anonymous", "x@")
+                f.use(modes[i])
+                n = "p%d.bin" % i
+                got, _ = self.retr_sha(f, n)
+                with open(self.rpath(n), "rb") as src:
+                    f.storbinary("STOR back-%d.bin" % i, src, blocksize=MiB)
+                f.quit()
+                results[i] = got
+            except Exception as e:  # reported below
+                results[i] = e
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads), "transfers did not finish")
+        for i in range(4):
+            n = "p%d.bin" % i
+            self.assertEqual(results.get(i), self.sums[n], "session %d" % i)
+            self.assertEqual(sha256_file(self.rpath("back-%d.bin" % i)), self.sums[n])
+
+
+if __name__ == "__main__":
+    unittest.main()
