@@ -1,0 +1,294 @@
+"""Resource limits: session caps, idle and data timeouts, clients that do
+not read, and command floods. One session's misbehaviour must never cost
+another session its service, and must never pin ferryd's resources.
+"""
+import os
+import select
+import socket
+import threading
+
+from harness import TIMEOUT, RawControl, make_file, sha256_file
+from test_security_common import (FULL, SecurityCase, connect_from, control_from, fd_count, family_pids,
+                                  pasv_port, read_reply_within, recv_all, temp_leftovers, transfer,
+                                  wait_until)
+
+# Connections opened at once beyond --max-sessions (the issue's 2,000 with FERRY_FULL=1).
+FLOOD_CONNECTIONS = 2000 if FULL else 200
+# Pipelined NOOPs in the command-flood test.
+FLOOD_COMMANDS = 100_000
+MAX_SESSIONS = 8
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def logged_in_session(case, timeout=10):
+    """A logged-in RawControl; retries while ferryd still counts a session
+    that just ended (the start-up probe, a QUIT not yet reaped)."""
+    def attempt():
+        c = RawControl("127.0.0.1", case.server.port)
+        case.addCleanup(c.close)
+        if c.greeting.startswith("220") and c.login().startswith("230"):
+            return c
+        c.close()
+        return None
+    c = wait_until(attempt, timeout=timeout, step=0.1)
+    case.assertTrue(c, "no session could log in")
+    return c
+
+
+def login_ok(port, source=None):
+    """True when a fresh session from source logs in."""
+    try:
+        c = control_from(port, source or "127.0.0.1")
+    except OSError:
+        return False
+    try:
+        return c.greeting.startswith("220") and c.login().startswith("230")
+    except (OSError, EOFError):
+        return False
+    finally:
+        c.close()
+
+
+class SessionCap(SecurityCase):
+    """Beyond --max-sessions every new connection gets 421 and is closed;
+    the sessions in place keep working and the count never leaks."""
+
+    ferryd_args = ("--max-sessions", str(MAX_SESSIONS), "--max-per-ip", "0")
+
+    def _health_check(self):
+        # Closing the held sessions is asynchronous: give ferryd a moment.
+        wait_until(lambda: login_ok(self.server.port), timeout=10)
+        super()._health_check()
+
+    def test_connections_beyond_the_cap_get_421(self):
+        held = [logged_in_session(self) for _ in range(MAX_SESSIONS)]
+        baseline = fd_count(self.server.proc.pid)
+        flood = []
+        try:
+            for _ in range(FLOOD_CONNECTIONS):
+                flood.append(connect_from("127.0.0.1", self.server.port, timeout=30))
+            refused = 0
+            for s in flood:
+                data = recv_all(s, limit=4096, timeout=30)
+                if data.startswith(b"421 ") and data.endswith(b"\r\n") and data.count(b"\r\n") == 1:
+                    refused += 1
+            self.assertEqual(refused, FLOOD_CONNECTIONS)
+        finally:
+            for s in flood:
+                s.close()
+        # The sessions in place were not disturbed.
+        for c in held:
+            self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
+        # Refused connections left nothing open in ferryd.
+        self.assertEqual(wait_until(lambda: fd_count(self.server.proc.pid) == baseline, 10), True)
+        # One session ends: a new login gets its place.
+        held.pop().cmd("QUIT")
+        self.assertTrue(wait_until(lambda: login_ok(self.server.port), timeout=10))
+        # All end: the whole capacity is back (no count leaked).
+        for c in held:
+            c.cmd("QUIT")
+            c.close()
+        self.assertTrue(wait_until(lambda: login_ok(self.server.port), timeout=10))
+        again = [logged_in_session(self) for _ in range(MAX_SESSIONS)]
+        for c in again:
+            c.close()
+
+
+class PerAddressCap(SecurityCase):
+    """--max-per-ip limits one address, not the others."""
+
+    ferryd_args = ("--max-per-ip", "2")
+
+    def _health_check(self):
+        wait_until(lambda: login_ok(self.server.port), timeout=10)
+        super()._health_check()
+
+    def test_one_address_cannot_take_every_slot(self):
+        a1 = logged_in_session(self)
+        a2 = logged_in_session(self)
+        s = connect_from("127.0.0.1", self.server.port)
+        data = recv_all(s, limit=4096, timeout=10)
+        s.close()
+        self.assertTrue(data.startswith(b"421 "), data)
+        for source in ("127.0.0.2", "127.0.0.3"):
+            self.assertTrue(login_ok(self.server.port, source), source)
+        a1.cmd("QUIT")
+        a1.close()
+        self.assertTrue(wait_until(lambda: login_ok(self.server.port), timeout=10))
+        self.assertEqual(a2.cmd("NOOP"), "200 NOOP ok.")
+
+
+class IdleTimeout(SecurityCase):
+    """--idle-timeout cuts silent, never-logged-in and trickling clients with
+    421, and only them."""
+
+    ferryd_args = ("--idle-timeout", "2", "--data-timeout", "30", "--workers", "1")
+
+    def test_idle_and_trickling_clients_are_cut(self):
+        silent = self.raw()
+        self.assertTrue(silent.login().startswith("230"))
+        anonymous = self.raw()             # never logs in
+        trickler = self.raw()
+        self.assertTrue(trickler.login().startswith("230"))
+        active = self.raw()
+        self.assertTrue(active.login().startswith("230"))
+        watched = {"silent": silent, "no-login": anonymous, "trickler": trickler}
+        got = {name: b"" for name in watched}
+        closed = set()
+        trickle = b"NOOP" + b" x" * 200   # never a whole line
+        for i in range(80):                 # 80 * 0.15 s: bounded at 12 s
+            if "trickler" not in closed:
+                try:
+                    trickler.sock.send(trickle[i:i + 1])
+                except OSError:
+                    pass
+            if i % 3 == 0:
+                self.assertEqual(active.cmd("NOOP"), "200 NOOP ok.")
+            r, _, _ = select.select([c.sock for n, c in watched.items() if n not in closed], [], [], 0.15)
+            for name, c in watched.items():
+                if c.sock in r:
+                    try:
+                        b = c.sock.recv(4096)
+                    except OSError:
+                        b = b""
+                    got[name] += b
+                    if not b:
+                        closed.add(name)
+            if len(closed) == len(watched):
+                break
+        self.assertEqual(closed, set(watched), got)
+        for name in watched:
+            self.assertTrue(got[name].startswith(b"421 "), (name, got[name]))
+        # The active session was never cut.
+        self.assertEqual(active.cmd("NOOP"), "200 NOOP ok.")
+
+
+
+class DataTimeout(SecurityCase):
+    """--data-timeout: a data connection that stalls, or never comes, is
+    given up with 426/425; ferryd is not pinned meanwhile."""
+
+    ferryd_args = ("-w", "--data-timeout", "2", "--workers", "1")
+
+    def prepare_root(self):
+        make_file(os.path.join(self.root, "big.bin"), 32 << 20, seed=6)
+        make_file(os.path.join(self.root, "small.bin"), 100 << 10, seed=8)
+        make_file(os.path.join(self.root, "target.bin"), 64 << 10, seed=9)
+
+    def test_client_that_never_reads_is_aborted(self):
+        a = self.raw()
+        b = self.raw()
+        self.assertTrue(a.login().startswith("230"))
+        self.assertTrue(b.login().startswith("230"))
+        a.cmd("TYPE I")
+        b.cmd("TYPE I")
+        baseline = fd_count(self.server.proc.pid)
+        d = connect_from("127.0.0.1", pasv_port(a), rcvbuf=4096)
+        self.assertTrue(a.cmd("RETR big.bin").startswith("150"))
+        # Meanwhile another session is served in full.
+        self.assertEqual(b.cmd("NOOP"), "200 NOOP ok.")
+        _, data, final = transfer(b, "RETR small.bin")
+        self.assertTrue(final.startswith("226"))
+        self.assertEqual(len(data), 100 << 10)
+        r = read_reply_within(a, 20)
+        self.assertIsNotNone(r, "the stalled transfer was never given up")
+        self.assertTrue(r.startswith("426"), r)
+        d.close()
+        self.assertEqual(a.cmd("NOOP"), "200 NOOP ok.")
+        self.assertTrue(wait_until(lambda: fd_count(self.server.proc.pid) <= baseline, 10))
+
+    def test_stalled_upload_is_aborted_and_discarded(self):
+        old = sha256_file(os.path.join(self.root, "target.bin"))
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        c.cmd("TYPE I")
+        for name in ("target.bin", "fresh.bin"):
+            d = connect_from("127.0.0.1", pasv_port(c))
+            self.assertTrue(c.cmd("STOR " + name).startswith("150"))
+            d.sendall(b"half an upload " * 1000)
+            r = read_reply_within(c, 20)      # the client stalls; ferryd gives up
+            self.assertIsNotNone(r)
+            self.assertTrue(r.startswith("426"), r)
+            d.close()
+        self.assertEqual(sha256_file(os.path.join(self.root, "target.bin")), old)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "fresh.bin")))
+        self.assertEqual(temp_leftovers(self.root), [])
+        self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
+
+    def test_passive_connection_that_never_comes(self):
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        for cmd in ("PASV", "EPSV"):
+            self.assertTrue(c.cmd(cmd)[:3] in ("227", "229"))
+            self.assertTrue(c.cmd("RETR small.bin").startswith("150"))
+            r = read_reply_within(c, 20)
+            self.assertIsNotNone(r)
+            self.assertTrue(r.startswith("425"), r)
+        self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
+
+
+class Floods(SecurityCase):
+    """A session that floods commands is served in turn with the others; one
+    that never reads its replies is dropped before it costs memory."""
+
+    ferryd_args = ("--workers", "1")
+
+    def test_command_flood_does_not_starve_others(self):
+        a = self.raw()
+        b = self.raw()
+        self.assertTrue(a.login().startswith("230"))
+        self.assertTrue(b.login().startswith("230"))
+        counted = {"n": 0}
+
+        def reader():
+            a.sock.settimeout(TIMEOUT)
+            for _ in range(FLOOD_COMMANDS):
+                try:
+                    if a.reply() != "200 NOOP ok.":
+                        return
+                except (OSError, EOFError):
+                    return
+                counted["n"] += 1
+
+        t = threading.Thread(target=reader)
+        t.start()
+        burst = b"NOOP\r\n" * 1000
+        answered = 0
+        for i in range(FLOOD_COMMANDS // 1000):
+            a.sock.sendall(burst)
+            if i % 10 == 0:
+                b.send("NOOP\r\n")
+                self.assertEqual(read_reply_within(b, 5), "200 NOOP ok.", "a flood starved another session")
+                answered += 1
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(counted["n"], FLOOD_COMMANDS)
+        self.assertEqual(answered, FLOOD_COMMANDS // 10000)
+
+    def test_client_that_never_reads_replies_is_dropped(self):
+        b = self.raw()
+        self.assertTrue(b.login().startswith("230"))
+        pid = family_pids(self.server.proc.pid)[-1]
+        rss0 = rss_kib(pid)
+        a = connect_from("127.0.0.1", self.server.port, rcvbuf=4096, timeout=10)
+        burst = b"NOOP\r\n" * 10000
+        dropped = False
+        for _ in range(300):        # at most 18 MB of commands
+            try:
+                a.sendall(burst)
+            except (ConnectionResetError, BrokenPipeError):
+                dropped = True
+                break
+            except (socket.timeout, TimeoutError):
+                break               # ferryd stopped reading instead: not a drop
+        a.close()
+        self.assertTrue(dropped, "ferryd kept a session that never reads its replies")
+        self.assertLess(rss_kib(pid) - rss0, 64 * 1024)
+        self.assertEqual(b.cmd("NOOP"), "200 NOOP ok.")
