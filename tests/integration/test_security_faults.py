@@ -295,6 +295,13 @@ class Permissions(SecurityCase):
             self.assertEqual(status["NoNewPrivs"].strip(), "1", pid)
             self.assertEqual(int(status["CapEff"], 16), 0, pid)
             self.assertEqual(int(status["CapPrm"], 16), 0, pid)
+        # The workers, which read client bytes, run under the seccomp allowlist.
+        workers = family_pids(self.server.proc.pid)[1:]
+        self.assertTrue(workers)
+        for pid in workers:
+            with open("/proc/%d/status" % pid) as f:
+                seccomp = [line.split(":")[1].strip() for line in f if line.startswith("Seccomp:")]
+            self.assertEqual(seccomp, ["2"], pid)
 
 
 class Signals(SecurityCase):

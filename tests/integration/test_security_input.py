@@ -9,7 +9,10 @@ whole.
 import os
 import random
 import socket
+import subprocess
 import time
+
+import harness
 
 from harness import make_file, sha256_file
 from test_security_common import (SecurityCase, connect_from, cpu_seconds, hash_password, pasv_port,
@@ -396,3 +399,26 @@ class StateLeftBehind(SecurityCase):
         # After a finished transfer there is nothing to abort.
         self.assertTrue(c.cmd("ABOR").startswith("225"))
         self.assertEqual(sha256_file(os.path.join(self.root, "target.bin")), old)
+
+
+class TlsCommandInjection(SecurityCase):
+    """Bytes pipelined behind AUTH TLS were sent in the clear: they must
+    never be run as commands of the protected session."""
+
+    def prepare_root(self):
+        certs = os.path.join(self.tmp, "certs")
+        os.mkdir(certs)
+        subprocess.run([harness.FERRYD, "--gen-cert", certs], capture_output=True, timeout=60, check=True)
+        for n in os.listdir(certs):
+            os.chmod(os.path.join(certs, n), 0o644)
+        self.ferryd_args = ("--tls-cert", os.path.join(certs, "cert.pem"),
+                            "--tls-key", os.path.join(certs, "key.pem"))
+
+    def test_commands_pipelined_after_auth_are_refused(self):
+        c = self.raw()
+        c.send("AUTH TLS\r\nUSER anonymous\r\nPASS x\r\nNOOP\r\n")
+        self.assertTrue(c.reply().startswith("234"))
+        # No TLS handshake follows from us: ferryd must not answer the
+        # clear-text commands; it drops the connection instead.
+        self.assertTrue(c.closed(10))
+        self.assertEqual(c.buf, b"")
