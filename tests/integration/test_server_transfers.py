@@ -334,6 +334,22 @@ class BigFileTests(ClassServer):
         got_sha, n = self.retr_sha(f, "big.bin", rest=BIG - MiB)
         self.assertEqual(n, MiB)
 
+    def test_abor_with_telnet_synch(self):
+        """The RFC 959 way: IAC IP, IAC DM (DM as urgent data), then ABOR."""
+        f = self.client("port")
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("RETR big.bin")
+        self.addCleanup(conn.close)
+        conn.settimeout(TIMEOUT)
+        self.assertTrue(conn.recv(MiB))
+        f.sock.sendall(b"\xff\xf4\xff")
+        f.sock.send(b"\xf2", socket.MSG_OOB)
+        f.sock.sendall(b"ABOR\r\n")
+        self.assertEqual(f.getmultiline()[:3], "426")
+        self.assertEqual(f.getmultiline()[:3], "226")
+        conn.close()
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
     def test_ftplib_abort(self):
         f = self.client("epsv")
         f.voidcmd("TYPE I")
