@@ -30,7 +30,10 @@ static int leading_code(const char *line)
 		return -1;
 	if (line[3] != '\0' && line[3] != ' ' && line[3] != '-')
 		return -1;
-	if (line[0] < '1' || line[0] > '6')
+	/* RFC 959 codes are 1yz..5yz. RFC 2228's 6yz protected replies exist
+	 * only after MIC/CONF/ENC, which ferry never sends (it protects with
+	 * TLS, RFC 4217): from a server they are garbage like any other. */
+	if (line[0] < '1' || line[0] > '5')
 		return -1;
 	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 }

@@ -118,6 +118,20 @@ TEST(reply_single_and_multi)
 	reply_parser_free(&rp);
 }
 
+TEST(reply_codes_100_to_599)
+{
+	/* Codes outside RFC 959's classes never come out of the parser. */
+	struct reply_parser rp;
+	reply_parser_init(&rp, 1024);
+	CHECK(reply_parser_feed(&rp, "631 protected") == -EPROTO);
+	CHECK(reply_parser_feed(&rp, "600-x") == -EPROTO);
+	CHECK(reply_parser_feed(&rp, "099 x") == -EPROTO);
+	CHECK(reply_parser_feed(&rp, "599 last") == 1 && rp.code == 599);
+	reply_parser_reset(&rp);
+	CHECK(reply_parser_feed(&rp, "100 first") == 1 && rp.code == 100);
+	reply_parser_free(&rp);
+}
+
 TEST(reply_limit)
 {
 	struct reply_parser rp;
@@ -146,6 +160,7 @@ int main(void)
 	RUN_ONE(nul_and_stray_cr_mark_bad);
 	RUN_ONE(split_command);
 	RUN_ONE(reply_single_and_multi);
+	RUN_ONE(reply_codes_100_to_599);
 	RUN_ONE(reply_limit);
 	RUN_ONE(sanitize);
 	return check_tests_failed != 0;
