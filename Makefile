@@ -68,3 +68,51 @@ bench: deps all
 
 bench-quick: deps all
 	$(PYTHON) bench/run.py --quick $(ARGS)
+
+# ---- fuzzing (docs/FUZZING.md) ------------------------------------------
+# Every fuzz/fuzz_NAME.c is a libFuzzer target. `all` links each one with
+# fuzz/replay_main.c into $(B)/fuzz/replay_NAME, which tests/run.sh runs
+# over fuzz/corpus/NAME/ (no clang needed). `make fuzz` builds the real
+# fuzzers with clang into build/fuzz-clang/ and runs each, one after the
+# other, for FUZZ_SECONDS on a copy of its corpus.
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(FUZZ_NAMES:%=$(B)/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
+FUZZ_CLANG   ?= clang
+FUZZ_B       := build/fuzz-clang
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# What a target needs beyond libferry.a: objects, sources it #includes, libraries.
+FUZZ_OBJ_rlist   = $(B)/src/client/rlist.o
+FUZZ_OBJ_session = $(B)/fuzz/libferryd.a
+FUZZ_SRC_users   = src/server/users.c
+FUZZ_SRC_session = src/server/worker.c
+FUZZ_LIB_users   = -lcrypt
+FUZZ_LIB_session = -Wl,--wrap=net_connect_start -lcrypt -lssl -lcrypto -lseccomp
+FUZZ_INC         = -iquote src/server -iquote src/client -iquote fuzz
+
+.PHONY: fuzz fuzz-build
+all: $(FUZZ_REPLAY)
+
+# The server without main.o and worker.o (the session target compiles
+# worker.c itself); an archive, so only what is used is linked.
+$(B)/fuzz/libferryd.a: $(filter-out $(B)/src/server/main.o $(B)/src/server/worker.o,$(SERVER_OBJ))
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+.SECONDEXPANSION:
+$(B)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c fuzz/fuzz.h $$(FUZZ_OBJ_$$*) $$(FUZZ_SRC_$$*) \
+		$(B)/libferry.a $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUZZ_INC) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(FUZZ_OBJ_$*) $(B)/libferry.a $(FUZZ_LIB_$*)
+
+$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $$(FUZZ_OBJ_$$*) $$(FUZZ_SRC_$$*) $(B)/libferry.a $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUZZ_INC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ_$*) $(B)/libferry.a $(FUZZ_LIB_$*)
+
+fuzz-build: $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+
+fuzz: deps
+	@bash scripts/deps.sh fuzz
+	$(MAKE) B=$(FUZZ_B) CC=$(FUZZ_CLANG) SANITIZE="$(FUZZ_SAN)" fuzz-build
+	@bash fuzz/run.sh $(FUZZ_B)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)

@@ -10,6 +10,11 @@ packages=(
   python3 python3-pyftpdlib python3-openssl
   curl lftp openssl iproute2
 )
+# `deps.sh fuzz` (make fuzz): libFuzzer comes with clang's runtime.
+# make test does not need these: it replays the fuzz corpus with gcc.
+if [ "${1:-}" = fuzz ]; then
+  packages=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
