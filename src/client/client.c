@@ -72,6 +72,18 @@ bool client_summaries(const struct client *cl)
 	return !cl->quiet;
 }
 
+/* A session weaker than asked for (--tls-optional) is said on stderr,
+ * in every front end. */
+static void warn_security(struct client *cl)
+{
+	if (!cl->ftp.warning[0])
+		return;
+	fflush(stdout);
+	fprintf(stderr, "%s\n", cl->ftp.warning);
+	fflush(stderr);
+	cl->ftp.warning[0] = '\0';
+}
+
 int client_open(struct client *cl, const char *host, int port)
 {
 	cl->ftp.trace = cl->verbose ? stderr : NULL;
@@ -79,6 +91,7 @@ int client_open(struct client *cl, const char *host, int port)
 		ftpc_quit(&cl->ftp);
 	if (ftpc_connect(&cl->ftp, host, port) != 0)
 		return client_fail_ftp(cl, NULL);
+	warn_security(cl);
 	client_note(cl, "Connected to %s.", host);
 	client_note_reply(cl);
 	if (!cl->autologin)
@@ -117,6 +130,7 @@ int client_login(struct client *cl, const char *user, const char *pass)
 		explicit_bzero(typed, sizeof typed);
 	}
 	explicit_bzero(npass, sizeof npass);
+	warn_security(cl);
 	if (rc != 0)
 		return client_fail_ftp(cl, "login");
 	client_note_reply(cl);

@@ -7,7 +7,9 @@
  *   notes (greeting, server replies     stdout, in the interactive shell
  *     to plain actions)                   only, unless quiet;
  *   the protocol dialogue (-v)          stderr;
- *   errors, one line each               stderr, always.
+ *   errors, one line each               stderr, always;
+ *   warnings (TLS refused under         stderr, always.
+ *     --tls-optional)
  * Command handlers return 0 on success and -1 on failure, after the error
  * line has been printed; the front ends turn that into exit codes. */
 #ifndef FERRY_CLIENT_H

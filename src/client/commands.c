@@ -482,6 +482,13 @@ static int cmd_status(struct client *cl, int argc, char **argv)
 	printf("Mode: %s; type: %s; verbose: %s; progress: %s; timeout: %d s.\n",
 	       c->passive ? "passive" : "active", cl->ascii ? "ascii" : "binary", cl->verbose ? "on" : "off",
 	       cl->progress ? "on" : "off", c->timeout_ms / 1000);
+	if (c->ctrl_ssl) {
+		char how[128];
+		secure_describe(c->ctrl_ssl, how, sizeof how);
+		printf("Security: %s; data connections %s.\n", how, c->prot_private ? "encrypted" : "unencrypted");
+	} else if (c->state != FTPC_DISCONNECTED) {
+		printf("Security: none (unencrypted).\n");
+	}
 	fflush(stdout);
 	return 0;
 }

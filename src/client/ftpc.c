@@ -39,6 +39,8 @@ void ftpc_set_state(struct ftpc *c, enum ftpc_state s)
 		fprintf(c->trace, "*** %s -> %s\n", state_names[c->state], state_names[s]);
 	c->state = s;
 	if (s == FTPC_DISCONNECTED) {
+		secure_end(c->ctrl, &c->ctrl_ssl, -1, 0);
+		c->prot_private = false;
 		fd_close(&c->ctrl);
 		c->in_pos = c->in_len = 0;
 		line_reset(&c->lr);
@@ -101,6 +103,8 @@ void ftpc_init(struct ftpc *c, int timeout_ms)
 void ftpc_free(struct ftpc *c)
 {
 	ftpc_set_state(c, FTPC_DISCONNECTED);
+	SSL_CTX_free(c->tls_ctx);
+	c->tls_ctx = NULL;
 	line_free(&c->lr);
 	reply_parser_free(&c->rp);
 }
@@ -165,15 +169,16 @@ static int read_reply_until(struct ftpc *c, long long deadline)
 			return fail_session(c, -EMSGSIZE, "server sent a reply line longer than %d bytes",
 					    FERRY_LINE_MAX);
 		c->in_pos = c->in_len = 0;
-		int w = io_wait(c->ctrl, POLLIN, remaining_ms(deadline));
-		if (w == 0)
+		ssize_t n = secure_read(c->ctrl, c->ctrl_ssl, c->in, sizeof c->in, remaining_ms(deadline));
+		if (n == -EAGAIN)
 			return fail_session(c, -ETIMEDOUT, "no reply from server within %d s",
 					    c->timeout_ms / 1000);
-		if (w < 0)
-			return fail_session(c, w, "waiting for reply: %s", strerror(-w));
-		ssize_t n = io_read_some(c->ctrl, c->in, sizeof c->in);
 		if (n == 0)
 			return fail_session(c, -ECONNRESET, "connection closed by server");
+		if (n == -EPROTO) {
+			char why[160];
+			return fail_session(c, -EPROTO, "reading reply: TLS: %s", secure_error_text(why, sizeof why));
+		}
 		if (n < 0)
 			return fail_session(c, (int)n, "reading reply: %s", strerror((int)-n));
 		c->in_len = (size_t)n;
@@ -219,10 +224,14 @@ static int send_line(struct ftpc *c, const char *line)
 	char out[FERRY_LINE_MAX + 3];
 	memcpy(out, line, n);
 	memcpy(out + n, "\r\n", 2);
-	int rc = io_write_full(c->ctrl, out, n + 2);
+	int rc = secure_write_full(c->ctrl, c->ctrl_ssl, out, n + 2, c->timeout_ms);
 	if (rc == -EAGAIN)
 		return fail_session(c, -ETIMEDOUT, "server did not accept a command within %d s",
 				    c->timeout_ms / 1000);
+	if (rc == -EPROTO) {
+		char why[160];
+		return fail_session(c, rc, "sending command: TLS: %s", secure_error_text(why, sizeof why));
+	}
 	if (rc < 0)
 		return fail_session(c, rc, "sending command: %s", strerror(-rc));
 	return 0;
@@ -303,10 +312,68 @@ static void set_socket_timeouts(int fd, int timeout_ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+/* The TLS context, made once per process. */
+static int tls_context(struct ftpc *c)
+{
+	if (c->tls_ctx)
+		return 0;
+	char why[FTPC_ERR_MAX];
+	c->tls_ctx = secure_context(&c->tls, why, sizeof why);
+	if (!c->tls_ctx) {
+		set_err(c, "%s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The TLS handshake on the control connection; the session ends on failure. */
+static int tls_control_handshake(struct ftpc *c)
+{
+	char why[FTPC_ERR_MAX];
+	c->ctrl_ssl = secure_connect(c->tls_ctx, c->ctrl, c->host, c->tls.verify, NULL, c->timeout_ms, why,
+				     sizeof why);
+	if (!c->ctrl_ssl)
+		return fail_session(c, -EPROTO, "%s", why);
+	if (c->trace) {
+		char d[128];
+		secure_describe(c->ctrl_ssl, d, sizeof d);
+		fprintf(c->trace, "*** control connection secured: %s\n", d);
+	}
+	return 0;
+}
+
+/* AUTH TLS after the greeting. A refusal ends the session when TLS is
+ * required; when it is optional the session goes on in the clear with a
+ * warning. A failed handshake ends it either way: the server agreed. */
+static int tls_explicit(struct ftpc *c)
+{
+	int code = ftpc_command(c, "AUTH TLS");
+	if (code < 0 || c->state == FTPC_DISCONNECTED)
+		return code;
+	if (code != R_AUTH_OK) {
+		char reply[FTPC_ERR_MAX];
+		ftpc_fail_reply(c);
+		memcpy(reply, c->err, sizeof reply);
+		if (c->tls.mode == SECURE_OPTIONAL) {
+			snprintf(c->warning, sizeof c->warning,
+				 "warning: server refused TLS (%.400s); continuing unencrypted", reply);
+			return 0;
+		}
+		set_err(c, "server refused TLS (%.400s); not continuing unencrypted (--tls-optional allows it)",
+			reply);
+		ftpc_set_state(c, FTPC_DISCONNECTED);
+		return code;
+	}
+	return tls_control_handshake(c);
+}
+
 int ftpc_connect(struct ftpc *c, const char *host, int port)
 {
 	if (c->state != FTPC_DISCONNECTED)
 		ftpc_set_state(c, FTPC_DISCONNECTED);
+	c->warning[0] = '\0';
+	if (c->tls.mode != SECURE_OFF && tls_context(c) != 0)
+		return -EINVAL;
 	char why[FTPC_ERR_MAX - 32];
 	int fd = net_connect(host, port, c->timeout_ms, why, sizeof why);
 	if (fd < 0) {
@@ -328,6 +395,11 @@ int ftpc_connect(struct ftpc *c, const char *host, int port)
 	c->port = port;
 	c->user[0] = '\0';
 	ftpc_set_state(c, FTPC_CONNECTED);
+	if (c->tls.mode == SECURE_IMPLICIT) {
+		int rc = tls_control_handshake(c);
+		if (rc)
+			return rc;
+	}
 	int code;
 	do
 		code = read_reply(c);
@@ -339,12 +411,44 @@ int ftpc_connect(struct ftpc *c, const char *host, int port)
 		ftpc_set_state(c, FTPC_DISCONNECTED);
 		return code;
 	}
+	if (c->tls.mode == SECURE_REQUIRED || c->tls.mode == SECURE_OPTIONAL)
+		return tls_explicit(c);
 	return 0;
 }
 
 bool ftpc_needs_password(const struct ftpc *c)
 {
 	return c->state == FTPC_CONNECTED && c->rp.code == R_NEED_PASSWORD;
+}
+
+/* PBSZ 0 and PROT P (PROT C when clear data was asked for) after a login
+ * on a secured control connection. A server refusing PROT P ends the
+ * session, unless TLS is optional: then data goes unencrypted, with a
+ * warning. */
+static int tls_protect_data(struct ftpc *c)
+{
+	c->prot_private = false;
+	int rc = ftpc_command_ok(c, "PBSZ 0");
+	if (rc < 0)
+		return rc;
+	char level = c->tls.clear_data ? 'C' : 'P';
+	if (rc == 0)
+		rc = ftpc_command_ok(c, "PROT %c", level);
+	if (rc < 0)
+		return rc;
+	if (rc > 0 && level == 'P') {
+		char reply[FTPC_ERR_MAX];
+		memcpy(reply, c->err, sizeof reply);
+		if (c->tls.mode == SECURE_OPTIONAL) {
+			snprintf(c->warning, sizeof c->warning,
+				 "warning: server refused to protect data connections (%.400s); data goes unencrypted",
+				 reply);
+			return 0;
+		}
+		return fail_session(c, rc, "server refused to protect data connections (%.400s)", reply);
+	}
+	c->prot_private = level == 'P';
+	return 0;
 }
 
 /* Interprets the reply to USER or PASS that ended a login attempt. */
@@ -359,7 +463,7 @@ static int login_result(struct ftpc *c, const char *user)
 		return ftpc_fail_reply(c);
 	snprintf(c->user, sizeof c->user, "%s", user);
 	ftpc_set_state(c, FTPC_LOGGED_IN);
-	return 0;
+	return c->ctrl_ssl ? tls_protect_data(c) : 0;
 }
 
 int ftpc_login(struct ftpc *c, const char *user, const char *pass)
@@ -398,7 +502,8 @@ void ftpc_quit(struct ftpc *c)
 	int saved = c->timeout_ms;
 	if (c->timeout_ms > FTPC_QUIT_WAIT_MS)
 		c->timeout_ms = FTPC_QUIT_WAIT_MS;
-	(void)ftpc_command(c, "QUIT");
+	if (ftpc_command(c, "QUIT") >= 0)
+		secure_end(c->ctrl, &c->ctrl_ssl, 0, 0); /* close_notify, if it fits now */
 	c->timeout_ms = saved;
 	ftpc_set_state(c, FTPC_DISCONNECTED);
 }
@@ -619,9 +724,35 @@ static int accept_active(struct ftpc *c, struct ftpc_data *d)
 	}
 }
 
+/* The data connection's handshake (the server is the TLS server, in
+ * active mode too), resuming the control connection's session: it is read
+ * now, as TLS 1.3 delivers it after the control handshake. The data
+ * connection gets a copy: OpenSSL marks a session not resumable when a
+ * connection using it ends without close_notify (an aborted transfer),
+ * and the next data connection still needs it. */
+static int tls_data_handshake(struct ftpc *c, struct ftpc_data *d)
+{
+	char why[FTPC_ERR_MAX - 32];
+	SSL_SESSION *current = SSL_get1_session(c->ctrl_ssl);
+	SSL_SESSION *session = current ? SSL_SESSION_dup(current) : NULL;
+	SSL_SESSION_free(current);
+	d->ssl = secure_connect(c->tls_ctx, d->fd, c->host, c->tls.verify, session, c->timeout_ms, why,
+				sizeof why);
+	SSL_SESSION_free(session);
+	if (!d->ssl) {
+		set_err(c, "data connection: %s", why);
+		return -EPROTO;
+	}
+	if (c->trace)
+		fprintf(c->trace, "*** data connection secured (%s)\n",
+			SSL_session_reused(d->ssl) ? "session resumed" : "new session");
+	return 0;
+}
+
 int ftpc_data_open(struct ftpc *c, struct ftpc_data *d, uint64_t rest, const char *cmd)
 {
 	d->fd = d->listen_fd = -1;
+	d->ssl = NULL;
 	if (c->state != FTPC_LOGGED_IN) {
 		set_err(c, c->state == FTPC_DISCONNECTED ? "not connected" : "not logged in");
 		return -ENOTCONN;
@@ -641,7 +772,10 @@ int ftpc_data_open(struct ftpc *c, struct ftpc_data *d, uint64_t rest, const cha
 	}
 	if (rc == 0 && !c->passive)
 		rc = accept_active(c, d);
+	if (rc == 0 && c->prot_private)
+		rc = tls_data_handshake(c, d);
 	if (rc != 0) {
+		secure_end(d->fd, &d->ssl, -1, 0);
 		fd_close(&d->fd);
 		fd_close(&d->listen_fd);
 		/* A 1xx was read but the connection never came: the server
@@ -658,9 +792,54 @@ int ftpc_data_open(struct ftpc *c, struct ftpc_data *d, uint64_t rest, const cha
 	return 0;
 }
 
+/* Records a TLS failure on the data connection in c->err. */
+static void data_tls_failure(struct ftpc *c, int64_t rc, enum xfer_side side, bool to_wire)
+{
+	bool socket_side = to_wire ? side == XFER_DST : side == XFER_SRC;
+	if (rc == -EPROTO && socket_side) {
+		char why[160];
+		set_err(c, "data connection: TLS: %s", secure_error_text(why, sizeof why));
+	}
+}
+
+ssize_t ftpc_data_read(struct ftpc *c, struct ftpc_data *d, void *p, size_t n)
+{
+	if (!d->ssl)
+		return io_read_some(d->fd, p, n); /* blocking, SO_RCVTIMEO */
+	ssize_t r = secure_read(d->fd, d->ssl, p, n, c->timeout_ms);
+	data_tls_failure(c, r, XFER_SRC, false);
+	return r;
+}
+
+int64_t ftpc_data_copy(struct ftpc *c, struct ftpc_data *d, int file_fd, const struct xfer_opts *o,
+		       enum xfer_side *failed_side)
+{
+	if (!d->ssl) /* zero-copy where the kernel allows */
+		return o->to_wire ? xfer_copy(file_fd, d->fd, o, failed_side)
+				  : xfer_copy(d->fd, file_fd, o, failed_side);
+	enum xfer_side side = 0;
+	int64_t n = secure_copy(file_fd, d->fd, d->ssl, o, &side);
+	if (failed_side)
+		*failed_side = side;
+	if (n < 0) {
+		data_tls_failure(c, n, side, o->to_wire);
+		return n;
+	}
+	/* The end of an upload is our close_notify; waiting for the server's
+	 * keeps its last reads from meeting a reset. */
+	if (o->to_wire) {
+		int peer_ms = c->timeout_ms < SECURE_SHUTDOWN_WAIT_MS ? c->timeout_ms : SECURE_SHUTDOWN_WAIT_MS;
+		secure_end(d->fd, &d->ssl, c->timeout_ms, peer_ms);
+	}
+	return n;
+}
+
 int ftpc_data_close(struct ftpc *c, struct ftpc_data *d, bool abort)
 {
 	fd_close(&d->listen_fd);
+	/* After a download, answer the server's close_notify (never waits);
+	 * an aborted transfer just drops the connection. */
+	secure_end(d->fd, &d->ssl, abort ? -1 : 0, 0);
 	if (abort && c->state != FTPC_DISCONNECTED) {
 		char why[FTPC_ERR_MAX];
 		memcpy(why, c->err, sizeof why);
@@ -670,7 +849,8 @@ int ftpc_data_close(struct ftpc *c, struct ftpc_data *d, bool abort)
 			rc = read_reply(c);
 		if (rc > 0 && reply_is_error(rc)) {
 			rc = read_reply(c); /* the transfer's 426, then ABOR's own reply */
-		} else if (rc > 0 && io_wait(c->ctrl, POLLIN, FTPC_ABOR_GRACE_MS) > 0) {
+		} else if (rc > 0 && (secure_pending(c->ctrl_ssl) ||
+				      io_wait(c->ctrl, POLLIN, FTPC_ABOR_GRACE_MS) > 0)) {
 			rc = read_reply(c);
 		}
 		if (rc >= 0)

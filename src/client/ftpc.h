@@ -10,6 +10,16 @@
  * Session state is explicit (enum ftpc_state) and changes only through
  * ftpc_set_state, which traces the transition in verbose mode.
  *
+ * TLS (c->tls, see secure.h): implicit TLS runs the handshake before the
+ * greeting; explicit TLS sends AUTH TLS after it, and a refusal either ends
+ * the connection (required) or leaves it plain with c->warning set
+ * (optional). After each login PBSZ 0 and PROT P (or PROT C when clear
+ * data was asked for) follow; every data connection then runs its own
+ * handshake, resuming the control connection's session, once the server
+ * answered the transfer command with 1xx. All control and data I/O goes
+ * through secure.h, plain or not; plain data keeps xfer_copy's zero-copy
+ * paths.
+ *
  * Error convention for every int-returning call below, unless it says
  * otherwise:
  *   0    success;
@@ -25,6 +35,8 @@
 #include "ferry_limits.h"
 #include "line.h"
 #include "reply.h"
+#include "secure.h"
+#include "xfer.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,12 +85,20 @@ struct ftpc {
 	char in[FERRY_CTRL_READ];   /* control bytes read but not yet parsed */
 	size_t in_pos, in_len;
 	char err[FTPC_ERR_MAX];
+	struct secure_opts tls;     /* what the user asked for; mode SECURE_OFF: plain */
+	SSL_CTX *tls_ctx;           /* made at the first TLS connection */
+	SSL *ctrl_ssl;              /* TLS on the control connection; NULL: plain */
+	bool prot_private;          /* the server accepted PROT P: data connections use TLS */
+	char warning[FTPC_ERR_MAX]; /* set when the session went on with less protection
+				       than asked; the caller prints it and clears it */
 };
 
-/* A data connection in the making: listen_fd only in active mode. */
+/* A data connection in the making: listen_fd only in active mode; ssl
+ * when the data is protected (PROT P). */
 struct ftpc_data {
 	int fd;
 	int listen_fd;
+	SSL *ssl;
 };
 
 void ftpc_init(struct ftpc *c, int timeout_ms);
@@ -87,7 +107,8 @@ void ftpc_free(struct ftpc *c);
 const char *ftpc_state_name(enum ftpc_state s);
 void ftpc_set_state(struct ftpc *c, enum ftpc_state s);
 
-/* Connects and reads the greeting (220). */
+/* Connects and reads the greeting (220); then, with c->tls asking for
+ * it, secures the control connection (see above). */
 int ftpc_connect(struct ftpc *c, const char *host, int port);
 /* USER, then PASS when the server asks for it (331). pass may be NULL when
  * the caller knows none; a 331 then fails with -EACCES. */
@@ -124,8 +145,20 @@ int ftpc_size(struct ftpc *c, const char *path, uint64_t *size);
 
 /* Opens a data connection and starts the transfer command cmd (with an
  * optional REST offset first when rest > 0): on 0, d->fd is a blocking
- * socket with send and receive timeouts, ready for xfer_copy. */
+ * socket with send and receive timeouts, or (PROT P) a non-blocking one
+ * under d->ssl after the handshake; read and copy it with the two calls
+ * below. */
 int ftpc_data_open(struct ftpc *c, struct ftpc_data *d, uint64_t rest, const char *cmd);
+/* Up to n bytes of the data connection: xfer_copy's contract (0 at the
+ * end, -EAGAIN when nothing came within the timeout); a TLS failure is
+ * -EPROTO with c->err saying why. */
+ssize_t ftpc_data_read(struct ftpc *c, struct ftpc_data *d, void *p, size_t n);
+/* Copies between file_fd and the data connection, towards the server when
+ * o->to_wire: xfer_copy for plain connections, secure_copy for TLS ones
+ * (an upload then ends with close_notify). Same results as xfer_copy; a
+ * TLS failure is -EPROTO with c->err saying why. */
+int64_t ftpc_data_copy(struct ftpc *c, struct ftpc_data *d, int file_fd, const struct xfer_opts *o,
+		       enum xfer_side *failed_side);
 /* Ends the transfer: closes the data connection and reads the final
  * reply. With abort set (a local failure or an interruption mid-way), ABOR
  * is sent first so the server does not take a cut transfer as complete. */

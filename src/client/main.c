@@ -2,8 +2,10 @@
  *
  *   ferry [options] [HOST [PORT]]                 shell (or script on stdin)
  *   ferry [options] HOST PORT COMMAND [ARGS...]   one command
- *   ferry [options] ftp://[USER[:PASS]@]HOST[:PORT]/PATH [LOCAL]
- *   ferry [options] -T LOCAL ftp://HOST[:PORT]/PATH
+ *   ferry [options] ftp[s]://[USER[:PASS]@]HOST[:PORT]/PATH [LOCAL]
+ *   ferry [options] -T LOCAL ftp[s]://HOST[:PORT]/PATH
+ * --tls / --tls-optional secure the control connection with AUTH TLS;
+ * ftps:// URLs use implicit TLS.
  *   ferry --stream ... / ferry --compat comp431 ...   seed front ends
  */
 #include "client.h"
@@ -32,9 +34,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ferry [options] [HOST [PORT]]                interactive shell\n"
 		"       ferry [options] HOST PORT COMMAND [ARGS...]  run one command\n"
-		"       ferry [options] ftp://[USER[:PASS]@]HOST[:PORT]/PATH [LOCAL]\n"
+		"       ferry [options] ftp[s]://[USER[:PASS]@]HOST[:PORT]/PATH [LOCAL]\n"
 		"                                                    download (list if PATH ends in /)\n"
-		"       ferry [options] -T LOCAL ftp://HOST[:PORT]/PATH   upload\n"
+		"       ferry [options] -T LOCAL ftp[s]://HOST[:PORT]/PATH   upload\n"
 		"options:\n"
 		"  -u, --user USER      log in as USER (default anonymous)\n"
 		"      --password PASS  password (else $FERRY_PASSWORD, ~/.netrc, or a prompt)\n"
@@ -42,6 +44,11 @@ static void usage(FILE *f)
 		"  -P, --passive        passive data connections (EPSV/PASV; the default)\n"
 		"  -T, --upload LOCAL   upload LOCAL to the URL\n"
 		"      --timeout SEC    give up on any wait after SEC seconds (default %d)\n"
+		"      --tls            FTPS: AUTH TLS, refuse to go on if the server says no\n"
+		"      --tls-optional   try AUTH TLS, go on unencrypted (with a warning) if refused\n"
+		"      --cacert FILE    trust the certificates in FILE (default: the system store)\n"
+		"      --insecure       do not check the server's certificate\n"
+		"      --clear-data     with TLS, leave data connections unencrypted (PROT C)\n"
 		"  -v, --verbose        show the protocol dialogue\n"
 		"  -q, --quiet          no notes or transfer summaries\n"
 		"  -n                   do not log in automatically\n"
@@ -104,11 +111,13 @@ static int url_mode(struct client *cl, const char *text, const char *local, cons
 	struct ftp_url u;
 	int rc = url_parse(text, &u);
 	if (rc != 0)
-		return bad_usage("not a usable ftp:// URL: %s", text);
+		return bad_usage("not a usable ftp:// or ftps:// URL: %s", text);
 	if (u.has_user)
 		cl->user = u.user;
 	if (u.has_pass)
 		cl->password = u.pass;
+	if (u.tls)
+		cl->ftp.tls.mode = SECURE_IMPLICIT;
 	if (client_open(cl, u.host, u.port) != 0)
 		return finish(cl, EXIT_FAILED);
 	if (cl->ftp.state != FTPC_LOGGED_IN)
@@ -140,7 +149,8 @@ int main(int argc, char **argv)
 	if (seed_mode(argc, argv, &status))
 		return status;
 
-	enum { OPT_PASSWORD = 256, OPT_TIMEOUT, OPT_VERSION };
+	enum { OPT_PASSWORD = 256, OPT_TIMEOUT, OPT_VERSION, OPT_TLS, OPT_TLS_OPTIONAL, OPT_CACERT, OPT_INSECURE,
+	       OPT_CLEAR_DATA };
 	static const struct option longopts[] = {
 		{"user", required_argument, NULL, 'u'},
 		{"password", required_argument, NULL, OPT_PASSWORD},
@@ -148,6 +158,11 @@ int main(int argc, char **argv)
 		{"passive", no_argument, NULL, 'P'},
 		{"upload", required_argument, NULL, 'T'},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"tls", no_argument, NULL, OPT_TLS},
+		{"tls-optional", no_argument, NULL, OPT_TLS_OPTIONAL},
+		{"cacert", required_argument, NULL, OPT_CACERT},
+		{"insecure", no_argument, NULL, OPT_INSECURE},
+		{"clear-data", no_argument, NULL, OPT_CLEAR_DATA},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -157,6 +172,7 @@ int main(int argc, char **argv)
 	const char *user = NULL, *password = NULL, *upload = NULL;
 	bool active = false, verbose = false, quiet = false, autologin = true;
 	long timeout = CLIENT_DEFAULT_TIMEOUT;
+	struct secure_opts tls = {.mode = SECURE_OFF, .verify = true};
 	int opt;
 	/* '+': options end at the first operand, so a one-shot command's
 	 * own arguments ("ls -l") are not taken for ferry's. */
@@ -180,6 +196,21 @@ int main(int argc, char **argv)
 		case OPT_TIMEOUT:
 			if (parse_number(optarg, 1, TIMEOUT_MAX_SECONDS, &timeout) != 0)
 				return bad_usage("--timeout wants seconds from 1 to 86400, not \"%s\"", optarg);
+			break;
+		case OPT_TLS:
+			tls.mode = SECURE_REQUIRED;
+			break;
+		case OPT_TLS_OPTIONAL:
+			tls.mode = SECURE_OPTIONAL;
+			break;
+		case OPT_CACERT:
+			tls.cafile = optarg;
+			break;
+		case OPT_INSECURE:
+			tls.verify = false;
+			break;
+		case OPT_CLEAR_DATA:
+			tls.clear_data = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -212,6 +243,7 @@ int main(int argc, char **argv)
 	cl.user = user;
 	cl.password = password;
 	cl.ftp.passive = !active;
+	cl.ftp.tls = tls;
 	cl.verbose = verbose;
 	cl.quiet = quiet;
 	cl.autologin = autologin;
@@ -226,7 +258,7 @@ int main(int argc, char **argv)
 	}
 	if (upload) {
 		client_free(&cl);
-		return bad_usage("-T needs an ftp:// URL to upload to%s", "");
+		return bad_usage("-T needs an ftp:// or ftps:// URL to upload to%s", "");
 	}
 
 	int port = FTP_DEFAULT_PORT;

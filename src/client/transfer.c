@@ -53,6 +53,8 @@ static FILE *bar_stream(const struct client *cl)
 /* Says why a copy failed, from xfer_copy's result and side. */
 static void copy_failure(struct client *cl, int64_t rc, enum xfer_side side, const char *local)
 {
+	if (rc == -EPROTO && local == NULL)
+		return; /* TLS failed on the data connection: ftpc said why */
 	if (rc == -ECANCELED)
 		snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
 	else if (side == XFER_SRC && local == NULL && rc == -EAGAIN)
@@ -96,8 +98,7 @@ static int run_copy(struct client *cl, struct copy_job *job)
 	};
 	enum xfer_side side = 0;
 	interrupts_catch();
-	int64_t n = job->to_server ? xfer_copy(job->file_fd, d.fd, &o, &side)
-				   : xfer_copy(d.fd, job->file_fd, &o, &side);
+	int64_t n = ftpc_data_copy(&cl->ftp, &d, job->file_fd, &o, &side);
 	interrupts_restore();
 	if (job->progress) {
 		if (n >= 0)
@@ -344,12 +345,13 @@ int transfer_listing_fetch(struct client *cl, const char *verb, const char *path
 		return rc;
 	char chunk[16384];
 	for (;;) {
-		ssize_t r = io_read_some(d.fd, chunk, sizeof chunk);
+		ssize_t r = ftpc_data_read(c, &d, chunk, sizeof chunk);
 		if (r == 0)
 			break;
 		if (r < 0) {
-			snprintf(c->err, sizeof c->err, "data connection: %s",
-				 r == -EAGAIN ? "timed out" : strerror((int)-r));
+			if (r != -EPROTO)
+				snprintf(c->err, sizeof c->err, "data connection: %s",
+					 r == -EAGAIN ? "timed out" : strerror((int)-r));
 			ftpc_data_close(c, &d, true);
 			return (int)r;
 		}

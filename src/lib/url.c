@@ -6,11 +6,18 @@
 #include <strings.h>
 
 #define URL_SCHEME "ftp://"
+#define URL_SCHEME_TLS "ftps://"
 #define URL_DEFAULT_PORT 21
+#define URL_DEFAULT_PORT_TLS 990
+
+static bool has_prefix(const char *text, const char *prefix)
+{
+	return strncasecmp(text, prefix, strlen(prefix)) == 0;
+}
 
 bool url_is_ftp(const char *text)
 {
-	return strncasecmp(text, URL_SCHEME, strlen(URL_SCHEME)) == 0;
+	return has_prefix(text, URL_SCHEME) || has_prefix(text, URL_SCHEME_TLS);
 }
 
 static int hex_value(char c)
@@ -68,10 +75,11 @@ static int parse_port(const char *s, size_t n, int *port)
 int url_parse(const char *text, struct ftp_url *out)
 {
 	memset(out, 0, sizeof *out);
-	out->port = URL_DEFAULT_PORT;
 	if (!url_is_ftp(text))
 		return -EINVAL;
-	const char *auth = text + strlen(URL_SCHEME);
+	out->tls = has_prefix(text, URL_SCHEME_TLS);
+	out->port = out->tls ? URL_DEFAULT_PORT_TLS : URL_DEFAULT_PORT;
+	const char *auth = text + strlen(out->tls ? URL_SCHEME_TLS : URL_SCHEME);
 	const char *slash = strchr(auth, '/');
 	size_t alen = slash ? (size_t)(slash - auth) : strlen(auth);
 	/* The last '@' ends the credentials: a password may contain an

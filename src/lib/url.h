@@ -1,6 +1,8 @@
-/* url.h - ftp:// URLs (RFC 1738 section 3.2, minus ;type=).
+/* url.h - ftp:// URLs (RFC 1738 section 3.2, minus ;type=), and ftps://
+ * for FTP over implicit TLS (default port 990).
  *
  *   ftp://[USER[:PASS]@]HOST[:PORT][/PATH]
+ *   ftps://[USER[:PASS]@]HOST[:PORT][/PATH]
  *
  * HOST may be a bracketed IPv6 literal. USER, PASS and PATH are
  * percent-decoded; a decoded NUL, CR or LF is refused because it could
@@ -22,13 +24,14 @@ struct ftp_url {
 	bool has_user;
 	bool has_pass;
 	char host[URL_PART_MAX];
-	int port; /* 21 when the URL names none */
+	bool tls; /* ftps:// */
+	int port; /* 21 (ftps: 990) when the URL names none */
 	char path[FERRY_PATH_MAX];
 };
 
 /* 0, or -EINVAL (not an ftp URL, bad port, bad escape), or -ENAMETOOLONG. */
 int url_parse(const char *text, struct ftp_url *out);
-/* True when text starts with "ftp://" (any case). */
+/* True when text starts with "ftp://" or "ftps://" (any case). */
 bool url_is_ftp(const char *text);
 
 #endif

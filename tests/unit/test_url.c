@@ -39,6 +39,22 @@ TEST(url_ipv6_host)
 	CHECK(url_parse("ftp://[::1]x/f", &u) == -EINVAL);
 }
 
+TEST(url_ftps_implicit_tls)
+{
+	struct ftp_url u;
+	CHECK(url_parse("ftps://bob@host/f", &u) == 0);
+	CHECK(u.tls);
+	CHECK(u.port == 990);
+	CHECK_STR(u.user, "bob");
+	CHECK_STR(u.host, "host");
+	CHECK_STR(u.path, "f");
+	CHECK(url_parse("FTPS://[::1]:2990/", &u) == 0);
+	CHECK(u.tls && u.port == 2990);
+	CHECK(url_parse("ftp://host/f", &u) == 0);
+	CHECK(!u.tls);
+	CHECK(url_parse("ftps://", &u) == -EINVAL);
+}
+
 TEST(url_rejects_bad_input)
 {
 	struct ftp_url u;
@@ -52,13 +68,15 @@ TEST(url_rejects_bad_input)
 	CHECK(url_parse("ftp://host/a%2", &u) == -EINVAL);
 	CHECK(url_parse("ftp://host/a%zz", &u) == -EINVAL);
 	CHECK(url_is_ftp("ftp://x"));
-	CHECK(!url_is_ftp("ftps://x"));
+	CHECK(url_is_ftp("ftps://x"));
+	CHECK(!url_is_ftp("ftpx://x"));
 }
 
 int main(void)
 {
 	RUN_ONE(url_full_and_minimal);
 	RUN_ONE(url_ipv6_host);
+	RUN_ONE(url_ftps_implicit_tls);
 	RUN_ONE(url_rejects_bad_input);
 	return check_tests_failed ? 1 : 0;
 }
