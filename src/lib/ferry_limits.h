@@ -52,6 +52,13 @@
 #define FERRY_IP_FAILS_MAX 10
 #define FERRY_IP_FAIL_WINDOW_MS 60000
 
+/* An upload ends when its data connection ends, but so does a client
+ * that was killed. After the data EOF, ferryd waits this long for the
+ * control connection to say whether the client is still alive (a killed
+ * client's control connection closes within microseconds of its data
+ * connection) before it puts the file under its final name. */
+#define FERRY_STOR_EOF_GRACE_MS 15
+
 /* Lines in a --users file. */
 #define FERRY_USERS_MAX 10000
 

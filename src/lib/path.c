@@ -56,6 +56,42 @@ const char *path_leaf(const char *vpath)
 	return s && s[1] ? s + 1 : vpath;
 }
 
+/* Without openat2 (kernels before 5.6, or tools that do not know the
+ * call): walk the canonical path one component at a time with O_NOFOLLOW.
+ * No component is "..", so the walk cannot climb out; symlinks are not
+ * followed at all, which is stricter than the openat2 rule. */
+int path_open_walk(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	char part[256];
+	int cur = dirfd;
+	const char *p = rel;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n >= sizeof part) {
+			if (cur != dirfd)
+				close(cur);
+			return -ENAMETOOLONG;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		int fd;
+		if (slash)
+			fd = openat(cur, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		else
+			fd = openat(cur, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+		int err = errno;
+		if (cur != dirfd)
+			close(cur);
+		if (fd < 0)
+			return -err;
+		if (!slash)
+			return fd;
+		cur = fd;
+		p = slash + 1;
+	}
+}
+
 static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 {
 	struct open_how how = {
@@ -67,6 +103,8 @@ static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 		long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
 		if (fd >= 0)
 			return (int)fd;
+		if (errno == ENOSYS)
+			return path_open_walk(dirfd, rel, flags, mode);
 		if (errno != EINTR && errno != EAGAIN)
 			return -errno;
 	}

@@ -27,6 +27,10 @@ int path_open(int rootfd, const char *vpath, int flags, mode_t mode);
 /* Opens the directory containing vpath (O_PATH) and points *leaf at the
  * last component. -EPERM for "/" itself, which has no parent inside the jail. */
 int path_open_parent(int rootfd, const char *vpath, const char **leaf);
+/* The fallback path_open uses where openat2(2) is missing: a walk of
+ * the relative, canonical path rel with O_NOFOLLOW on every component
+ * (no symlink is followed at all). Exposed for its unit test. */
+int path_open_walk(int dirfd, const char *rel, int flags, mode_t mode);
 /* fstatat beneath rootfd; follows symlinks that stay inside. */
 int path_stat(int rootfd, const char *vpath, struct stat *st);
 

@@ -120,9 +120,12 @@ static const char *shown(const char *arg, char *buf, size_t len)
 static char *skip_list_options(char *arg, bool *all)
 {
 	*all = false;
-	while (arg && arg[0] == '-') {
+	if (!arg)
+		return NULL;
+	while (arg[0] == '-') {
 		char *end = strchr(arg, ' ');
-		if (strchr(arg, 'a') && (!end || strchr(arg, 'a') < end))
+		char *a = strchr(arg, 'a');
+		if (a && (!end || a < end))
 			*all = true;
 		if (!end)
 			return NULL;
@@ -1012,7 +1015,9 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		return;
 	}
 	struct stat st;
-	if (fstatat(dfd, leaf, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+	/* Not following a symlink here: the upload replaces the link itself,
+	 * and what a link points at (maybe outside the root) stays unknown. */
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		close(dfd);
 		reply(s, R_NO_FILE, "%s: Is a directory.", shown(arg, n, sizeof n));
 		return;
@@ -1281,7 +1286,7 @@ static void cmd_help(struct session *s, char *arg)
 	if (arg) {
 		char verb[16];
 		size_t n = 0;
-		for (; arg[n] && n < sizeof verb - 1; n++)
+		for (; n < sizeof verb - 1 && arg[n]; n++)
 			verb[n] = (char)toupper((unsigned char)arg[n]);
 		verb[n] = '\0';
 		const struct command *c = find_command(verb);

@@ -96,6 +96,7 @@ static void xfer_end(struct session *s, int code, const char *text)
 	data_reset(s);
 	if (t)
 		xfer_free(t);
+	s->last_active_ms = clock_ms(); /* a transfer is activity */
 	/* The reply closes the transfer's command in the transcript. */
 	if (s->xcmd.open) {
 		free(s->cur.arg);
@@ -232,6 +233,22 @@ static void finish_ok(struct session *s)
 	bool comp = s->cfg->compat == COMPAT_COMP431 && t->kind == XK_RETR;
 	xfer_end(s, comp ? R_FILE_ACTION_OK : R_TRANSFER_COMPLETE,
 		 comp ? "Requested file action completed." : "Transfer complete.");
+}
+
+/* STOR: the data connection ended. Commit only if the client is alive:
+ * a control connection already closed or reset means it was killed. */
+static void stor_eof(struct session *s)
+{
+	struct transfer *t = s->xfer;
+	char c;
+	ssize_t r = recv(s->ctrl.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		session_close(s); /* the upload is dropped, the old file stays */
+		return;
+	}
+	loop_watch(&s->data, 0);
+	t->commit_at = clock_ms() + FERRY_STOR_EOF_GRACE_MS;
+	worker_wake_at(s, t->commit_at);
 }
 
 /* Fills the staging buffer with the next listing batch; false at the end. */
@@ -402,7 +419,7 @@ static void pump_splice_in(struct session *s, struct transfer *t)
 				return;
 			}
 			if (r == 0) {
-				finish_ok(s);
+				stor_eof(s);
 				return;
 			}
 			t->piped = (size_t)r;
@@ -450,7 +467,7 @@ static void pump_read_in(struct session *s, struct transfer *t)
 			return;
 		}
 		if (r == 0) {
-			finish_ok(s);
+			stor_eof(s);
 			return;
 		}
 		t->bytes += (uint64_t)r;
@@ -473,7 +490,7 @@ static void pump(struct session *s)
 	} else {
 		pump_staged(s, t);
 	}
-	if (s->xfer != t)
+	if (s->xfer != t || t->commit_at)
 		return;
 	/* A transfer that still runs and moved bytes gets a new stall deadline. */
 	if (t->bytes != before)
@@ -627,6 +644,13 @@ void xfer_start(struct session *s, struct transfer *t, const char *text150)
 void xfer_tick(struct session *s, long long now)
 {
 	struct transfer *t = s->xfer;
+	if (t && t->commit_at) {
+		if (now >= t->commit_at)
+			finish_ok(s);
+		else
+			worker_wake_at(s, t->commit_at);
+		return;
+	}
 	if (!t || now < t->deadline_ms)
 		return;
 	if (t->running)

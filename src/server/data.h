@@ -32,6 +32,8 @@ struct transfer {
 	bool running;             /* data connection up, bytes moving */
 	bool handshaking;         /* PROT P: TLS handshake on the data connection */
 	bool want_other;          /* TLS needs the other direction's readiness */
+	long long commit_at;      /* STOR: data EOF seen; commit at this time unless
+				     the control connection dies first (0 = not yet) */
 	long long deadline_ms;    /* connect/accept deadline, then stall deadline */
 	uint64_t bytes;
 
@@ -68,7 +70,7 @@ void xfer_free(struct transfer *t);
 /* Ends the running transfer, if any, without a reply (QUIT, teardown);
  * its data connection is closed too. */
 void xfer_discard(struct session *s);
-/* Deadlines: called once a second. */
+/* Deadlines: called once a second, and when a STOR's commit falls due. */
 void xfer_tick(struct session *s, long long now);
 
 /* Closes any passive listener and data connection; DATA_NONE. */

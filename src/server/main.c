@@ -24,13 +24,6 @@
 
 #define MAX_WORKERS 64
 
-static volatile sig_atomic_t parent_stop;
-
-static void on_parent_signal(int sig)
-{
-	(void)sig;
-	parent_stop = 1;
-}
 
 /* Started as root: become an unprivileged user before any client byte is
  * read. The default account is the owner of the served directory (when
@@ -85,23 +78,26 @@ static pid_t spawn_worker(int listen_fd, int implicit_fd, const struct config *c
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* Signals stay blocked until worker_run has its handlers in place. */
 		_exit(worker_run(listen_fd, implicit_fd, cfg));
 	}
 	return pid;
 }
 
 /* The parent only supervises: it restarts a worker that died and, on
- * SIGTERM/SIGINT, passes the signal on and waits for the workers. */
+ * SIGTERM/SIGINT, passes the signal on and waits for the workers. The
+ * signals are blocked from the start and taken with sigwaitinfo, so none
+ * can slip in between a check and a wait. */
 static int supervise(int listen_fd, int implicit_fd, const struct config *cfg, int n)
 {
 	pid_t pids[MAX_WORKERS];
-	struct sigaction sa = {.sa_handler = on_parent_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < n; i++) {
 		pids[i] = spawn_worker(listen_fd, implicit_fd, cfg);
 		if (pids[i] < 0) {
@@ -112,28 +108,35 @@ static int supervise(int listen_fd, int implicit_fd, const struct config *cfg, i
 	bool stopping = false;
 	int alive = n;
 	while (alive > 0) {
-		if (parent_stop && !stopping) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig < 0)
+			continue; /* EINTR */
+		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
 			stopping = true;
+			/* New clients are refused at once; running ones may finish. */
+			close(listen_fd);
+			if (implicit_fd >= 0)
+				close(implicit_fd);
 			for (int i = 0; i < n; i++)
 				if (pids[i] > 0)
 					kill(pids[i], SIGTERM);
+			continue;
 		}
+		if (sig != SIGCHLD)
+			continue;
 		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			if (pids[i] != pid)
-				continue;
-			pids[i] = -1;
-			if (stopping || parent_stop) {
-				alive--;
-			} else {
+		pid_t pid;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			for (int i = 0; i < n; i++) {
+				if (pids[i] != pid)
+					continue;
+				pids[i] = -1;
+				if (stopping) {
+					alive--;
+					continue;
+				}
 				fprintf(stderr, "ferryd: worker %d exited (status %d); restarting it\n", (int)pid, status);
-				sleep(1);
 				pids[i] = spawn_worker(listen_fd, implicit_fd, cfg);
 				if (pids[i] < 0)
 					alive--;
@@ -141,6 +144,27 @@ static int supervise(int listen_fd, int implicit_fd, const struct config *cfg, i
 		}
 	}
 	return 0;
+}
+
+/* Stop signals are blocked from the first instruction ferryd runs, so a
+ * SIGTERM during start-up is not lost (or fatal) but taken by the worker or
+ * the supervisor once they are ready. */
+__attribute__((constructor)) static void block_stop_signals(void)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+}
+
+static void unblock_stop_signals(void)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &stop, NULL);
 }
 
 int main(int argc, char **argv)
@@ -172,8 +196,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferryd: cannot serve %s: %s\n", cfg.root, strerror(errno));
 		return 2;
 	}
-	if (cfg.stream)
+	if (cfg.stream) {
+		unblock_stop_signals(); /* seed 001's server runs until killed */
 		return stream_serve(cfg.port, cfg.verbose, rootfd);
+	}
 
 	ferryd_anon_rootfd = rootfd;
 	if (cfg.tls_cert && !(ferryd_tls_ctx = tls_server_ctx(cfg.tls_cert, cfg.tls_key, err, sizeof err))) {
@@ -232,6 +258,9 @@ int main(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
 	}
+	/* The stop signals are still blocked (see block_stop_signals): the
+	 * worker unblocks them in worker_run, the supervisor takes them with
+	 * sigwaitinfo. */
 	/* The seed-004 transcript is one ordered stream: one process. */
 	if (cfg.compat == COMPAT_COMP431 || workers == 1)
 		return worker_run(lfd, ifd, &cfg);

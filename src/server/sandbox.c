@@ -34,6 +34,17 @@ static const int allowed[] = {
 	SCMP_SYS(sched_yield), SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Sanitizer builds only: LeakSanitizer stops the world at exit with a
+ * tracer thread (clone + ptrace); without these it spins forever. */
+static const int sanitizer_extra[] = {
+	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(ptrace), SCMP_SYS(wait4), SCMP_SYS(waitid),
+	SCMP_SYS(prctl), SCMP_SYS(sched_getaffinity), SCMP_SYS(sigaltstack), SCMP_SYS(tgkill),
+	SCMP_SYS(kill), SCMP_SYS(rt_sigtimedwait), SCMP_SYS(getppid), SCMP_SYS(prlimit64),
+	SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(getdents), SCMP_SYS(open),
+};
+#endif
+
 int sandbox_enter(void)
 {
 	/* Load what lazily opens files before the filter is in place. */
@@ -44,6 +55,10 @@ int sandbox_enter(void)
 	int rc = 0;
 	for (size_t i = 0; i < sizeof allowed / sizeof allowed[0] && rc == 0; i++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+#if defined(__SANITIZE_ADDRESS__)
+	for (size_t i = 0; i < sizeof sanitizer_extra / sizeof sanitizer_extra[0] && rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sanitizer_extra[i], 0);
+#endif
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET));
 	if (rc == 0)

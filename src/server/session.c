@@ -451,8 +451,10 @@ static void on_ctrl(struct ev_handler *h, uint32_t events)
 
 void session_tick(struct session *s, long long now)
 {
-	if (s->closing)
+	if (s->closing) {
+		worker_mark_ready(s); /* reaped on the next pass */
 		return;
+	}
 	if (s->xfer) {
 		xfer_tick(s, now);
 		return;

@@ -100,6 +100,8 @@ struct session {
 	bool quitting;           /* close once out is written */
 	bool closing;            /* reap at the end of the pass */
 	bool in_ready;           /* queued on the worker's ready list */
+	bool in_timed;           /* on the worker's list of early ticks */
+	struct session *timed_next;
 	struct session *ready_next;
 	struct session *next, *prev;
 };

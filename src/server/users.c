@@ -40,6 +40,10 @@ int users_load(const char *path, char *err, size_t errlen)
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		size_t len = strlen(line);
+		if (len < sizeof line - 1 && !feof(f) && line[len] != '\n' && (len == 0 || line[len - 1] != '\n')) {
+			snprintf(err, errlen, "%s:%d: NUL byte in line", path, lineno);
+			goto fail;
+		}
 		if (len && line[len - 1] == '\n')
 			line[--len] = '\0';
 		else if (!feof(f)) {

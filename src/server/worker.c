@@ -40,6 +40,9 @@ static struct session *ready_head;
 static const struct config *config;
 static struct ev_handler listener, implicit_listener;
 static volatile sig_atomic_t stop_requested;
+/* Sessions that asked for an early tick, and the earliest time asked. */
+static struct session *timed_head;
+static long long timed_next;
 
 int worker_shared_init(void)
 {
@@ -48,6 +51,33 @@ int worker_shared_init(void)
 		return -errno;
 	shared = p;
 	return 0;
+}
+
+void worker_wake_at(struct session *s, long long at_ms)
+{
+	if (!s->in_timed) {
+		s->in_timed = true;
+		s->timed_next = timed_head;
+		timed_head = s;
+	}
+	if (!timed_next || at_ms < timed_next)
+		timed_next = at_ms;
+}
+
+/* Ticks the sessions that asked for it, once their time has come. */
+static void run_timed(long long now)
+{
+	if (!timed_head || now < timed_next)
+		return;
+	struct session *list = timed_head;
+	timed_head = NULL;
+	timed_next = 0;
+	while (list) {
+		struct session *s = list;
+		list = s->timed_next;
+		s->in_timed = false;
+		session_tick(s, now); /* may ask again through worker_wake_at */
+	}
 }
 
 void worker_mark_ready(struct session *s)
@@ -177,7 +207,7 @@ static void run_ready(void)
 		s->in_ready = false;
 		if (!s->closing)
 			session_process_input(s);
-		if (s->closing && !s->in_ready)
+		if (s->closing && !s->in_ready && !s->in_timed)
 			reap(s);
 	}
 }
@@ -199,6 +229,12 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigset_t unblock;
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGTERM);
+	sigaddset(&unblock, SIGINT);
+	sigaddset(&unblock, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 	listener.fd = listen_fd;
 	listener.fn = on_accept;
 	implicit_listener.fd = implicit_fd;
@@ -219,7 +255,10 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 	long long grace_end = 0;
 	for (;;) {
 		long long now = clock_ms();
-		int timeout = ready_head ? 0 : (int)(last_tick + 1000 - now);
+		long long wake = last_tick + 1000;
+		if (timed_head && timed_next < wake)
+			wake = timed_next;
+		int timeout = ready_head || (stop_requested && !grace_end) ? 0 : (int)(wake - now);
 		if (timeout < 0)
 			timeout = 0;
 		int n = loop_run_once(timeout);
@@ -229,10 +268,15 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 		}
 		run_ready();
 		now = clock_ms();
+		run_timed(now);
+		run_ready();
 		if (stop_requested && !grace_end) {
 			/* Stop accepting; idle sessions go now, transfers may finish. */
 			loop_forget(&listener);
 			loop_forget(&implicit_listener);
+			/* Close our copies so new clients are refused, not left waiting. */
+			fd_close(&listener.fd);
+			fd_close(&implicit_listener.fd);
 			grace_end = now + 30000;
 			for (struct session *s = all_sessions; s; s = s->next)
 				if (!s->xfer && !s->closing) {

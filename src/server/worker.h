@@ -23,6 +23,9 @@ extern struct ssl_ctx_st *ferryd_tls_ctx;
 int worker_shared_init(void);
 /* Runs until SIGTERM/SIGINT and then drains: returns the exit code. */
 int worker_run(int listen_fd, int implicit_fd, const struct config *cfg);
+/* Asks for session_tick(s) at (or soon after) at_ms, sooner than the
+ * once-a-second sweep. */
+void worker_wake_at(struct session *s, long long at_ms);
 /* Queues s to have its buffered input processed on the next pass. */
 void worker_mark_ready(struct session *s);
 /* Failed logins per address, across sessions and workers. */

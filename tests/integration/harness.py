@@ -112,7 +112,7 @@ def give_to_server(tmp, root):
 class Server:
     """A process serving on a loopback port; stopped by PID."""
 
-    def __init__(self, argv, port, host="127.0.0.1", cwd=None, env=None, stdin=None):
+    def __init__(self, argv, port, host="127.0.0.1", cwd=None, env=None, stdin=None, wait=10.0):
         self.port = port
         self.host = host
         self.out = tempfile.TemporaryFile()
@@ -120,7 +120,7 @@ class Server:
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.out, stderr=self.err,
                                      stdin=stdin if stdin is not None else subprocess.DEVNULL)
         try:
-            wait_port(port, host=host, proc=self.proc)
+            wait_port(port, host=host, proc=self.proc, timeout=wait)
         except Exception as e:
             self.stop()
             raise RuntimeError(f"{e}: {self.stderr().strip()}") from e

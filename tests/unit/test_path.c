@@ -114,6 +114,26 @@ TEST(jail_opens_inside_only)
 	CHECK(system(cmd) == 0);
 }
 
+TEST(fallback_walk_follows_no_symlink)
+{
+	int root = make_tree();
+	CHECK(root >= 0);
+	int fd = path_open_walk(root, "inside.txt", O_RDONLY, 0);
+	CHECK(fd >= 0);
+	close(fd);
+	fd = path_open_walk(root, "sub", O_RDONLY | O_DIRECTORY, 0);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(path_open_walk(root, "escape", O_RDONLY, 0) == -ELOOP);
+	CHECK(path_open_walk(root, "abs", O_RDONLY, 0) == -ELOOP);
+	CHECK(path_open_walk(root, "sub/up", O_RDONLY, 0) == -ELOOP);
+	CHECK(path_open_walk(root, "nope/x", O_RDONLY, 0) == -ENOENT);
+	close(root);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+	CHECK(system(cmd) == 0);
+}
+
 TEST(parent_of_root_refused)
 {
 	const char *leaf;
@@ -128,6 +148,7 @@ int main(void)
 	RUN_ONE(resolve_too_long);
 	RUN_ONE(leaf);
 	RUN_ONE(jail_opens_inside_only);
+	RUN_ONE(fallback_walk_follows_no_symlink);
 	RUN_ONE(parent_of_root_refused);
 	return check_tests_failed != 0;
 }
