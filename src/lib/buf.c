@@ -79,6 +79,19 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
+char *buf_tail(struct buf *b, size_t want)
+{
+	if (buf_reserve(b, want) != 0)
+		return NULL;
+	return b->data + b->len;
+}
+
+void buf_added(struct buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {

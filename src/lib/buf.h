@@ -28,6 +28,11 @@ int buf_appends(struct buf *b, const char *s) FERRY_WUR;
 int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3))) FERRY_WUR;
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) FERRY_WUR;
+/* Room for at least want more bytes at the end: returns where to write
+ * them (NULL past the limit or out of memory); buf_added then counts
+ * the bytes actually written there. Lets read(2) land in the buffer. */
+char *buf_tail(struct buf *b, size_t want) FERRY_WUR;
+void buf_added(struct buf *b, size_t n);
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 void buf_clear(struct buf *b);

@@ -24,6 +24,10 @@
 /* Userspace buffer for transfers that must touch the bytes (TYPE A, fallbacks). */
 #define FERRY_XFER_BUF (64 * 1024)
 
+/* Bytes read from a file or decrypted per write when a transfer cannot
+ * be zero-copy (TLS without kernel TLS): fewer, larger system calls. */
+#define FERRY_COPY_CHUNK (256 * 1024)
+
 /* Directory entries formatted per wakeup while a listing streams. */
 #define FERRY_LIST_BATCH 128
 

@@ -25,6 +25,7 @@
 
 static void on_data(struct ev_handler *h, uint32_t events);
 static void on_pasv(struct ev_handler *h, uint32_t events);
+static void pump(struct session *s);
 
 struct transfer *xfer_new(enum xfer_kind kind)
 {
@@ -292,22 +293,29 @@ static bool refill_listing(struct session *s, struct transfer *t)
  * TYPE A when ascii. 1, 0 at end of file, or -errno. */
 static int refill_file(struct transfer *t, bool ascii)
 {
-	char in[FERRY_XFER_BUF / 2];
 	off_t left = t->end - t->offset;
 	if (left <= 0)
 		return 0;
+	if (!ascii) {
+		/* Straight into the staging buffer, in large slices. */
+		size_t want = left < FERRY_COPY_CHUNK ? (size_t)left : FERRY_COPY_CHUNK;
+		char *dst = buf_tail(&t->stage, want);
+		if (!dst)
+			return -ENOMEM;
+		ssize_t r = io_read_some(t->file_fd, dst, want);
+		if (r <= 0)
+			return (int)r;
+		buf_added(&t->stage, (size_t)r);
+		t->offset += r;
+		return 1;
+	}
+	char in[FERRY_XFER_BUF / 2];
 	ssize_t r = io_read_some(t->file_fd, in, left < (off_t)sizeof in ? (size_t)left : sizeof in);
 	if (r <= 0)
 		return (int)r;
-	int rc;
-	if (ascii) {
-		char out[FERRY_XFER_BUF]; /* encoding at most doubles the slice */
-		size_t n = ascii_encode(&t->ascii, in, (size_t)r, out);
-		rc = buf_append(&t->stage, out, n);
-	} else {
-		rc = buf_append(&t->stage, in, (size_t)r);
-	}
-	if (rc != 0)
+	char out[FERRY_XFER_BUF]; /* encoding at most doubles the slice */
+	size_t n = ascii_encode(&t->ascii, in, (size_t)r, out);
+	if (buf_append(&t->stage, out, n) != 0)
 		return -ENOMEM;
 	t->offset += r;
 	return 1;
@@ -439,21 +447,26 @@ static void pump_splice_in(struct session *s, struct transfer *t)
 	}
 }
 
-/* STOR through userspace: TYPE A (converted) or TLS. */
+/* STOR through userspace: TYPE A (converted) or TLS. Decrypted records
+ * are gathered in the staging buffer and written to the file in large
+ * slices; nothing stays there between wakeups. */
 static void pump_read_in(struct session *s, struct transfer *t)
 {
 	char in[FERRY_XFER_BUF / 2], out[FERRY_XFER_BUF / 2 + 1];
 	bool ascii = s->type == 'A';
 	size_t budget = XFER_BUDGET;
+	bool eof = false;
+	int err = 0;
+	buf_clear(&t->stage);
 	/* TLS may hold a decrypted record the socket will not signal again:
 	 * drain it even past the budget (one record at most). */
 	while (budget > 0 || (s->data_ssl && SSL_pending(s->data_ssl) > 0)) {
 		ssize_t r = data_recv(s, in, sizeof in);
 		if (r == -EAGAIN)
-			return;
+			break;
 		if (r < 0) {
-			xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
-			return;
+			err = -EPIPE;
+			break;
 		}
 		const char *src = in;
 		size_t n = (size_t)r;
@@ -461,18 +474,33 @@ static void pump_read_in(struct session *s, struct transfer *t)
 			n = r == 0 ? ascii_decode_finish(&t->ascii, out) : ascii_decode(&t->ascii, in, (size_t)r, out);
 			src = out;
 		}
-		int w = io_write_full(t->file_fd, src, n);
-		if (w < 0) {
-			fail_errno(s, -w);
-			return;
+		if (buf_append(&t->stage, src, n) != 0) {
+			err = -ENOMEM;
+			break;
 		}
 		if (r == 0) {
-			stor_eof(s);
-			return;
+			eof = true;
+			break;
 		}
 		t->bytes += (uint64_t)r;
 		budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+		if (t->stage.len >= FERRY_COPY_CHUNK)
+			break;
 	}
+	int w = io_write_full(t->file_fd, t->stage.data ? t->stage.data : "", t->stage.len);
+	buf_clear(&t->stage);
+	if (w < 0) {
+		fail_errno(s, -w);
+		return;
+	}
+	if (err == -EPIPE)
+		xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
+	else if (err)
+		fail_errno(s, -err);
+	else if (eof)
+		stor_eof(s);
+	else if (s->data_ssl && SSL_pending(s->data_ssl) > 0)
+		worker_wake_at(s, clock_ms()); /* a record is still inside OpenSSL */
 }
 
 static void pump(struct session *s)
@@ -649,6 +677,10 @@ void xfer_tick(struct session *s, long long now)
 			finish_ok(s);
 		else
 			worker_wake_at(s, t->commit_at);
+		return;
+	}
+	if (t && t->running && !t->handshaking && s->data_ssl && SSL_pending(s->data_ssl) > 0) {
+		pump(s); /* decrypted bytes wait inside OpenSSL, the socket is quiet */
 		return;
 	}
 	if (!t || now < t->deadline_ms)
