@@ -34,7 +34,8 @@ struct transfer *xfer_new(enum xfer_kind kind)
 		return NULL;
 	t->kind = kind;
 	t->file_fd = t->pipe_r = t->pipe_w = t->target_dirfd = -1;
-	buf_init(&t->stage, 4 * FERRY_XFER_BUF + 2 * FERRY_PATH_MAX);
+	/* Room for a copy slice, or a listing batch of long names. */
+	buf_init(&t->stage, FERRY_COPY_CHUNK + 4 * FERRY_XFER_BUF + 2 * FERRY_PATH_MAX);
 	return t;
 }
 
@@ -461,6 +462,8 @@ static void pump_read_in(struct session *s, struct transfer *t)
 	/* TLS may hold a decrypted record the socket will not signal again:
 	 * drain it even past the budget (one record at most). */
 	while (budget > 0 || (s->data_ssl && SSL_pending(s->data_ssl) > 0)) {
+		if (t->stage.len + sizeof out > FERRY_COPY_CHUNK)
+			break; /* full: write, and come back for the rest */
 		ssize_t r = data_recv(s, in, sizeof in);
 		if (r == -EAGAIN)
 			break;
@@ -484,8 +487,6 @@ static void pump_read_in(struct session *s, struct transfer *t)
 		}
 		t->bytes += (uint64_t)r;
 		budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
-		if (t->stage.len >= FERRY_COPY_CHUNK)
-			break;
 	}
 	int w = io_write_full(t->file_fd, t->stage.data ? t->stage.data : "", t->stage.len);
 	buf_clear(&t->stage);
