@@ -57,6 +57,10 @@ test-asan: deps
 		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 bash tests/run.sh build-asan
 
+# 1,000 concurrent clients x 5 mixed transfers, every checksum verified.
+stress: deps all
+	FERRY_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/stress/stress.py $(ARGS)
+
 clean:
 	rm -rf build build-asan
 
