@@ -819,9 +819,15 @@ static void cmd_stat(struct session *s, char *arg)
 			close(dfd);
 		struct dirent *de;
 		int count = 0;
-		while (d && rc == 0 && count < FERRY_STAT_MAX_ENTRIES && (de = readdir(d))) {
+		bool truncated = false;
+		while (d && rc == 0 && (de = readdir(d))) {
 			if (!all && de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
 				continue;
+			/* Bounded in entries and bytes; the rest is for LIST. */
+			if (count >= FERRY_STAT_MAX_ENTRIES || body.len + 2 * FERRY_PATH_MAX + 128 > body.limit) {
+				truncated = true;
+				break;
+			}
 			struct stat est;
 			if (fstatat(dirfd(d), de->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
@@ -832,6 +838,8 @@ static void cmd_stat(struct session *s, char *arg)
 		}
 		if (d)
 			closedir(d);
+		if (rc == 0 && truncated)
+			rc = buf_printf(&body, " (%d entries shown; use LIST for the whole directory)\r\n", count);
 	} else {
 		rc = buf_append(&body, " ", 1);
 		if (!rc)

@@ -759,6 +759,19 @@ class JailTests(RawMixin, FerrydCase):
         os.symlink(self.tmp, os.path.join(self.root, "escape-dir"))
         with open(os.path.join(self.root, "in.txt"), "wb") as f:
             f.write(b"inside\n")
+        os.mkdir(os.path.join(self.root, "sub"))
+        os.symlink("../in.txt", os.path.join(self.root, "sub", "link-in.txt"))
+        os.symlink("sub", os.path.join(self.root, "link-dir"))
+
+    def test_relative_links_inside_root_work(self):
+        c = self.logged_in()
+        self.assertEqual(c.cmd("SIZE sub/link-in.txt"), "213 7")
+        self.assertEqual(c.cmd("SIZE link-dir/link-in.txt"), "213 7")
+        self.assertEqual(code(c.cmd("CWD link-dir")), "250")
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR link-in.txt", d)
+        self.assertEqual(body, b"inside\n")
 
     def test_dotdot_stays_inside(self):
         c = self.logged_in()
@@ -1400,10 +1413,18 @@ class DataAddressTests(RawMixin, FerrydCase):
 
 
 class PasvOptionsTests(RawMixin, FerrydCase):
+    SPAN = 3
 
     def setUp(self):
-        lo = 20000 + (os.getpid() * 7) % 30000
-        self.range = (lo, lo + 4)
+        # a small range below the kernel's ephemeral ports (which outgoing
+        # connections take), spread by pid so parallel runs rarely meet
+        try:
+            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+                top = int(f.read().split()[0])
+        except (OSError, ValueError):
+            top = 32768
+        lo = 10000 + (os.getpid() * 7919) % max(1, top - 10000 - self.SPAN)
+        self.range = (lo, lo + self.SPAN - 1)
         self.ferryd_args = ("--pasv-ports", "%d-%d" % self.range, "--pasv-address", "10.11.12.13")
         super().setUp()
 
@@ -1420,20 +1441,6 @@ class PasvOptionsTests(RawMixin, FerrydCase):
             port = parse_229(r)
             self.assertTrue(self.range[0] <= port <= self.range[1], r)
 
-    def test_transfer_in_range(self):
-        with open(os.path.join(self.root, "x"), "wb") as f:
-            f.write(b"ranged\n")
-        give_to_server(self.tmp, self.root)
-        c = self.logged_in()
-        self.assertEqual(code(c.cmd("TYPE I")), "200")
-        for _ in range(3):
-            r = c.cmd("PASV")
-            _, port = parse_227(r)
-            self.assertTrue(self.range[0] <= port <= self.range[1], r)
-            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-            body, r = self.transfer_in(c, "RETR x", d)
-            self.assertEqual(body, b"ranged\n")
-            self.assertEqual(code(r), "226", r)
 
 
 class IPv6Tests(RawMixin, FerrydCase):
@@ -1679,6 +1686,182 @@ class TransferCommandTests(RawMixin, FerrydCase):
         self.assertIn(code(r), ("225", "226"), r)
         r = c.cmd("NLST")
         self.assertIn(code(r), ("425", "503"), r)
+
+
+class TimeoutTests(RawMixin, FerrydCase):
+    ferryd_args = ("-w", "--idle-timeout", "2", "--data-timeout", "1")
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "keep.bin"), "wb") as f:
+            f.write(b"old")
+        with open(os.path.join(self.root, "big.bin"), "wb") as f:
+            f.write(os.urandom(8 << 20))
+
+    def test_idle_session_closed_with_421(self):
+        c = self.logged_in()
+        t0 = time.monotonic()
+        c.sock.settimeout(15)
+        r = c.reply()
+        self.assertEqual(code(r), "421", r)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+        self.assertTrue(c.closed())
+
+    def test_activity_keeps_session(self):
+        c = self.logged_in()
+        for _ in range(4):
+            time.sleep(0.8)
+            self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_passive_nobody_connects_425(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("PASV")), "227")
+        c.sock.settimeout(15)
+        r = c.cmd("RETR keep.bin")
+        r = final_reply(c, r)
+        self.assertEqual(code(r), "425", r)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_stalled_upload_426_keeps_old_file(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        self.assertEqual(code(c.cmd("STOR keep.bin")), "150")
+        d.sendall(b"new but never finished")
+        c.sock.settimeout(15)
+        r = c.reply()
+        self.assertEqual(code(r), "426", r)
+        self.assertEqual(self.read_root("keep.bin"), b"old")
+        self.assertEqual(sorted(os.listdir(self.root)), ["big.bin", "keep.bin"])
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_stalled_download_426(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.assertEqual(code(c.cmd("RETR big.bin")), "150")
+        c.sock.settimeout(15)
+        r = c.reply()  # the reader never reads: the transfer stalls
+        self.assertEqual(code(r), "426", r)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+
+class DuringTransferTests(RawMixin, FerrydCase):
+    """While a transfer runs only ABOR, STAT and NOOP are answered; other
+    commands wait for the transfer's end and are answered in order."""
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "big.bin"), "wb") as f:
+            f.write(os.urandom(16 << 20))
+
+    def test_noop_and_stat_answered_others_queued(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        d = self.pasv(c)
+        self.assertEqual(code(c.cmd("RETR big.bin")), "150")
+        self.assertTrue(d.recv(65536))
+        # not reading further: the transfer is blocked on us
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        r = c.cmd("STAT")
+        self.assertEqual(code(r), "211", r)
+        c.send("PWD\r\n")
+        c.sock.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            c.reply()
+        c.sock.settimeout(TIMEOUT)
+        got = 65536
+        while True:
+            b = d.recv(1 << 20)
+            if not b:
+                break
+            got += len(b)
+        self.assertEqual(code(c.reply()), "226")
+        self.assertEqual(code(c.reply()), "257")
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+
+class LargeDirectoryTests(RawMixin, FerrydCase):
+    MANY = 3000
+
+    def prepare_root(self):
+        many = os.path.join(self.root, "many")
+        os.mkdir(many)
+        for i in range(self.MANY):
+            open(os.path.join(many, "entry-%05d" % i), "wb").close()
+
+    def test_large_directory_listings(self):
+        want = {"entry-%05d" % i for i in range(self.MANY)}
+        for cmd in ("NLST many", "LIST many", "MLSD many"):
+            c = self.logged_in()
+            d = self.pasv(c)
+            body, r = self.transfer_in(c, cmd, d)
+            self.assertEqual(code(r), "226", r)
+            lines = [ln for ln in body.decode().split("\r\n") if ln and not ln.startswith("total ")]
+            self.assertEqual(len(lines), self.MANY, cmd)
+            names = {os.path.basename(ln.split(" ")[-1]) for ln in lines}
+            self.assertEqual(names, want, cmd)
+
+
+
+class EdgeCaseTests(RawMixin, FerrydCase):
+    ferryd_args = ("-w",)
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "bad\nname"), "wb") as f:
+            f.write(b"x")
+        os.mkfifo(os.path.join(self.root, "fifo"))
+
+    def test_control_characters_in_names_are_masked(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST", d)
+        names = body.decode().split("\r\n")
+        self.assertIn("bad?name", names)
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST", d)
+        self.assertNotIn(b"bad\nname", body)
+        r = c.cmd("STAT /")
+        self.assertNotIn("bad\nname", r)
+        self.assertIn("bad?name", r)
+
+    def test_fifo_never_blocks_the_server(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for line in ("RETR fifo", "APPE fifo", "REST 5", "STOR fifo"):
+            if line.startswith("REST"):
+                self.assertEqual(code(c.cmd(line)), "350")
+                continue
+            d = self.pasv(c)
+            r = c.cmd(line)
+            if code(r) == "150":
+                d.close()
+                r = final_reply(c, c.reply())
+            self.assertEqual(code(r)[0], "5", "%s: %s" % (line, r))
+            d.close()
+            # the server still serves others
+            other = self.logged_in()
+            self.assertEqual(code(other.cmd("NOOP")), "200")
+            other.close()
+        self.assertEqual(code(c.cmd("SIZE fifo")), "550")
+
+    def test_long_names(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("MKD " + "n" * 255)), "257")
+        r = c.cmd("MKD " + "n" * 256)
+        self.assertIn(code(r), ("550", "553"), r)
+        deep = "/".join(["d" * 200] * 19)  # a long path that does not exist
+        r = c.cmd("CWD " + deep)
+        self.assertIn(code(r), ("550", "553"), r)
+        r = c.cmd("MKD " + deep)
+        self.assertIn(code(r), ("550", "553"), r)
+        # a path that becomes longer than PATH_MAX once joined to the cwd
+        self.assertEqual(code(c.cmd("CWD " + "n" * 255)), "250")
+        r = c.cmd("MKD " + "/".join(["e" * 250] * 16))
+        self.assertIn(code(r), ("550", "553"), r)
+        r = c.cmd("CWD " + "/".join(["e" * 250] * 16))
+        self.assertIn(code(r), ("550", "553"), r)
+        self.assertEqual(code(c.cmd("CWD /")), "250")
+        self.assertEqual(c.cmd("PWD"), '257 "/" is the current directory.')
 
 
 # ---- virtual users ------------------------------------------------------------
@@ -1974,6 +2157,37 @@ class TranscriptTests(RawMixin, FerrydCase):
         ia = re.search(r"^\[(\d+)\] MKD aaa-marker$", out, re.M).group(1)
         ib = re.search(r"^\[(\d+)\] MKD bbb-marker$", out, re.M).group(1)
         self.assertNotEqual(ia, ib)
+
+
+class TranscriptManySessionsTests(RawMixin, FerrydCase):
+    """Sessions on several worker processes: numbers stay unique and every
+    line stays whole."""
+    ferryd_args = ("-v", "--workers", "3")
+
+    def test_many_sessions(self):
+        conns = [self.logged_in() for _ in range(30)]
+        for i, c in enumerate(conns):
+            c.send("SIZE marker-%d\r\n" % i)
+        for c in conns:
+            self.assertEqual(code(c.reply()), "550")
+            self.assertEqual(c.cmd("QUIT"), "221 Goodbye.")
+        out = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = self.server.stdout()
+            if len(re.findall(r"(?m)^\[\d+\] SUCCESS QUIT$", out)) >= 30:
+                break
+            time.sleep(0.05)
+        ids = set()
+        for i in range(30):
+            m = re.findall(r"(?m)^\[(\d+)\] SIZE marker-%d$" % i, out)
+            self.assertEqual(len(m), 1, "marker %d" % i)
+            self.assertRegex(out, r"(?m)^\[%s\] FAILURE SIZE marker-%d: 550 " % (m[0], i))
+            self.assertRegex(out, r"(?m)^\[%s\] SUCCESS QUIT$" % m[0])
+            ids.add(m[0])
+        self.assertEqual(len(ids), 30)
+        for ln in out.splitlines():
+            self.assertRegex(ln, r"^\[\d+\] ")
 
 
 class QuietTests(RawMixin, FerrydCase):
