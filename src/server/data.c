@@ -730,8 +730,26 @@ void data_passive(struct session *s, bool extended)
 	reply(s, R_PASV, "Entering Passive Mode (%s).", six);
 }
 
-void data_active(struct session *s, const struct sockaddr_storage *addr, bool extended)
+/* An unspecified address (0.0.0.0, ::) in PORT/EPRT, as lftp sends for an
+ * active IPv6 connection: it can only mean the control peer. */
+static bool addr_unspecified(const struct sockaddr_storage *a)
 {
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (a->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+	return false;
+}
+
+void data_active(struct session *s, const struct sockaddr_storage *given, bool extended)
+{
+	struct sockaddr_storage resolved = *given;
+	const struct sockaddr_storage *addr = given;
+	if (addr_unspecified(given)) {
+		resolved = s->peer;
+		net_set_port(&resolved, net_port(given));
+		addr = &resolved;
+	}
 	/* No FTP bounce: data goes only to the control peer, never to a
 	 * privileged port. The previous address stays in force on refusal. */
 	if (!net_same_host(addr, &s->peer) || net_port(addr) < 1024) {

@@ -77,7 +77,8 @@ void xfer_tick(struct session *s, long long now);
 void data_reset(struct session *s);
 /* PASV (extended = false) or EPSV: replies 227/229 or an error. */
 void data_passive(struct session *s, bool extended);
-/* PORT/EPRT already parsed: applies the bounce checks and replies. */
+/* PORT/EPRT already parsed: applies the bounce checks and replies. An
+ * unspecified address (0.0.0.0, ::) stands for the control peer. */
 void data_active(struct session *s, const struct sockaddr_storage *addr, bool extended);
 
 #endif

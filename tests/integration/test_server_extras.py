@@ -104,3 +104,53 @@ class TestSiteAndMfmt(FerrydCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestUnspecifiedActiveAddress(FerrydCase):
+    """PORT 0,0,0,0,p1,p2 and EPRT |2|::|port| (lftp sends the latter in
+    active IPv6 mode) mean the control peer itself: the data connection
+    goes there, never anywhere else."""
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.txt"), "w") as f:
+            f.write("payload\n")
+
+    def _active_retr(self, family, host, make_arg):
+        import socket
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.bind((host, 0))
+        listener.listen(1)
+        listener.settimeout(10)
+        self.addCleanup(listener.close)
+        port = listener.getsockname()[1]
+        c = self.raw(host=host, family=family)
+        self.assertTrue(c.login().startswith("230"))
+        r = c.cmd(make_arg(port))
+        self.assertTrue(r.startswith("200"), r)
+        c.send("RETR f.txt\r\n")
+        self.assertTrue(c.reply().startswith("150"))
+        conn, peer = listener.accept()
+        data = b""
+        while True:
+            b = conn.recv(4096)
+            if not b:
+                break
+            data += b
+        conn.close()
+        self.assertEqual(data, b"payload\n")
+        self.assertTrue(c.reply().startswith("226"))
+        return peer
+
+    def test_port_zero_address_means_peer(self):
+        import socket
+        self._active_retr(socket.AF_INET, "127.0.0.1",
+                          lambda p: "PORT 0,0,0,0,%d,%d" % (p >> 8, p & 255))
+
+    def test_eprt_unspecified_ipv6_means_peer(self):
+        import socket
+        self._active_retr(socket.AF_INET6, "::1", lambda p: "EPRT |2|::|%d|" % p)
+
+    def test_unspecified_address_still_needs_a_high_port(self):
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        self.assertTrue(c.cmd("PORT 0,0,0,0,0,21").startswith("504"))
