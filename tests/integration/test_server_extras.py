@@ -125,6 +125,7 @@ class TestUnspecifiedActiveAddress(FerrydCase):
         port = listener.getsockname()[1]
         c = self.raw(host=host, family=family)
         self.assertTrue(c.login().startswith("230"))
+        self.assertTrue(c.cmd("TYPE I").startswith("200"))
         r = c.cmd(make_arg(port))
         self.assertTrue(r.startswith("200"), r)
         c.send("RETR f.txt\r\n")
