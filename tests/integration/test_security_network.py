@@ -72,7 +72,8 @@ class Bounce(SecurityCase):
         for line in ("PORT " + port_arg("127.0.0.2", tport),
                      "PORT " + port_arg("127.1.2.3", tport),
                      "PORT " + port_arg("10.0.0.1", tport),
-                     "PORT " + port_arg("0.0.0.0", tport),
+                     # 0.0.0.0 / :: stand for the control peer itself (lftp sends
+                     # "::" in active IPv6 mode): accepted, tested in test_server_extras.
                      "PORT " + port_arg("255.255.255.255", tport),
                      "EPRT |1|127.0.0.2|%d|" % tport,
                      "EPRT !1!127.0.0.2!%d!" % tport,
