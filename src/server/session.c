@@ -354,6 +354,7 @@ void session_pause_input(struct session *s, long long until_ms)
 	s->input_paused = true;
 	s->paused_until_ms = until_ms;
 	update_ctrl_watch(s);
+	worker_wake_at(s, until_ms);
 }
 
 void session_resume_input(struct session *s)
