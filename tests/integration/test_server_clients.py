@@ -317,6 +317,20 @@ class LftpTests(ClientCase):
         self.assert_tree(os.path.join(self.local, "p"))
         self.used(m, "EPSV", never=("PORT", "EPRT"))
 
+    def test_mirror_ipv6_active(self):
+        # lftp announces its data listener as EPRT |2|::|port| (the
+        # unspecified address, meaning the client's own address)
+        m = self.mark()
+        self.lftp("set ftp:passive-mode off; mirror tree %s/a" % self.local, host="::1")
+        self.assert_tree(os.path.join(self.local, "a"))
+        self.used(m, "EPRT", never=("PASV", "EPSV"))
+        src = os.path.join(self.local, "src")
+        shutil.copytree(self.rpath("tree"), src)
+        m = self.mark()
+        self.lftp("set ftp:passive-mode off; mirror -R %s up-v6a" % src, host="::1")
+        self.assert_tree(self.rpath("up-v6a"))
+        self.used(m, "EPRT", never=("PASV", "EPSV"))
+
     def test_mirror_reverse_upload(self):
         src = os.path.join(self.local, "src")
         shutil.copytree(self.rpath("tree"), src)

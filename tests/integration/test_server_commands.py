@@ -1441,6 +1441,24 @@ class PasvOptionsTests(RawMixin, FerrydCase):
             port = parse_229(r)
             self.assertTrue(self.range[0] <= port <= self.range[1], r)
 
+    def test_transfer_in_range(self):
+        """More transfers in a row than the range has ports: each port's
+        previous data connection lingers in TIME_WAIT, and the range must
+        still serve."""
+        with open(os.path.join(self.root, "x"), "wb") as f:
+            f.write(b"ranged\n")
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for i in range(2 * self.SPAN):
+            r = c.cmd("PASV" if i % 2 else "EPSV")
+            self.assertIn(code(r), ("227", "229"), "transfer %d: %s" % (i, r))
+            port = parse_227(r)[1] if code(r) == "227" else parse_229(r)
+            self.assertTrue(self.range[0] <= port <= self.range[1], r)
+            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            body, r = self.transfer_in(c, "RETR x", d)
+            self.assertEqual(body, b"ranged\n")
+            self.assertEqual(code(r), "226", r)
 
 
 class IPv6Tests(RawMixin, FerrydCase):
