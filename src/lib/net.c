@@ -67,10 +67,6 @@ int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi)
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* A small --pasv-ports range must not run dry while the last data
-	 * connections on its ports sit in TIME_WAIT. */
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (lo <= 0) {
 		net_set_port(&ss, 0);
 		if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0)
@@ -78,6 +74,10 @@ int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi)
 	} else {
 		/* Start at a pseudo-random offset so concurrent sessions spread
 		 * over the range instead of all probing from lo. */
+		/* A small range must not run dry while the last data
+		 * connections on its ports sit in TIME_WAIT. */
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		int span = hi - lo + 1;
 		int start = (int)((unsigned)clock_ms() * 2654435761u % (unsigned)span);
 		int i;

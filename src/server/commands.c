@@ -981,7 +981,8 @@ static void cmd_retr(struct session *s, char *arg)
 		reply(s, R_LOCAL_ERROR, "Out of memory.");
 		return;
 	}
-	fcntl(fd, F_SETFL, O_RDONLY); /* regular files: blocking reads are fine */
+	/* O_NONBLOCK stays: regular files ignore it, and it kept the open from
+	 * blocking on a FIFO. */
 	t->file_fd = fd;
 	t->offset = (off_t)rest;
 	t->end = st.st_size;

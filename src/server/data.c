@@ -67,7 +67,7 @@ static void close_data_fd(struct session *s)
 		s->data_ssl = NULL;
 	}
 	if (s->data.fd >= 0) {
-		loop_forget(&s->data);
+		loop_forget_closing(&s->data);
 		close(s->data.fd);
 		s->data.fd = -1;
 	}
@@ -76,7 +76,7 @@ static void close_data_fd(struct session *s)
 static void close_pasv_fd(struct session *s)
 {
 	if (s->pasv.fd >= 0) {
-		loop_forget(&s->pasv);
+		loop_forget_closing(&s->pasv);
 		close(s->pasv.fd);
 		s->pasv.fd = -1;
 	}
@@ -630,10 +630,10 @@ static void on_pasv(struct ev_handler *h, uint32_t events)
 		close_data_fd(s);
 		s->data.fd = fd;
 		s->data.fn = on_data;
+		/* Not watched until a transfer needs it: a peer that hangs up
+		 * meanwhile is noticed when the transfer starts. */
 		if (s->xfer)
 			xfer_run(s);
-		else
-			loop_watch(&s->data, EPOLLRDHUP); /* notice a hang-up while idle */
 		return;
 	}
 }

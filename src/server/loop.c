@@ -33,6 +33,11 @@ void loop_forget(struct ev_handler *h)
 	h->events = 0;
 }
 
+void loop_forget_closing(struct ev_handler *h)
+{
+	h->events = 0;
+}
+
 int loop_run_once(int timeout_ms)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];

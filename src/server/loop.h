@@ -21,6 +21,9 @@ int loop_init(void);
 int loop_watch(struct ev_handler *h, uint32_t mask);
 /* Forgets h (before its fd is closed). */
 void loop_forget(struct ev_handler *h);
+/* Forgets h whose fd is about to be closed and was never shared with
+ * another process: closing it removes it from epoll, no call needed. */
+void loop_forget_closing(struct ev_handler *h);
 /* Waits up to timeout_ms and dispatches; returns events handled or negative errno (-EINTR on a signal). */
 int loop_run_once(int timeout_ms);
 
