@@ -48,14 +48,19 @@ $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libferry.a
 run: deps all
 	$(B)/ferryd --root . $(PORT)
 
-test: deps all
-	@bash tests/run.sh $(B)
+# Every test, on the normal build and then again on a build with
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+test: deps all asan-build
+	@bash tests/run.sh $(B) build-asan
 
-# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-asan: deps
-	$(MAKE) B=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+# The whole suite under the sanitizers only.
+test-asan: deps asan-build
+	@bash tests/run.sh build-asan
+
+.PHONY: asan-build
+asan-build:
+	@$(MAKE) --no-print-directory B=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 bash tests/run.sh build-asan
 
 # 1,000 concurrent clients x 5 mixed transfers, every checksum verified.
 stress: deps all
