@@ -567,6 +567,11 @@ static void xfer_run(struct session *s)
 	s->data.fn = on_data;
 	if (s->prot_private) {
 		s->data_ssl = SSL_new(ferryd_tls_ctx);
+		/* No session tickets on data connections: a client that never
+		 * reads them (lftp uploading) would close with unread bytes and
+		 * reset the connection, losing the upload's tail. */
+		if (s->data_ssl)
+			SSL_set_num_tickets(s->data_ssl, 0);
 		if (!s->data_ssl || SSL_set_fd(s->data_ssl, s->data.fd) != 1) {
 			xfer_fail(s, R_LOCAL_ERROR, "Cannot set up TLS for the data connection.");
 			return;
