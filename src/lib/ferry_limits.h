@@ -63,6 +63,10 @@
  * connection) before it puts the file under its final name. */
 #define FERRY_STOR_EOF_GRACE_MS 15
 
+/* Freed sessions after which a worker returns unused heap to the system
+ * (malloc_trim) at its next one-second tick. */
+#define FERRY_TRIM_AFTER_SESSIONS 256
+
 /* Lines in a --users file. */
 #define FERRY_USERS_MAX 10000
 

@@ -10,6 +10,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -43,6 +44,8 @@ static volatile sig_atomic_t stop_requested;
 /* Sessions that asked for an early tick, and the earliest time asked. */
 static struct session *timed_head;
 static long long timed_next;
+/* Sessions freed since the heap was last handed back to the system. */
+static unsigned long reaped_since_trim;
 
 int worker_shared_init(void)
 {
@@ -194,6 +197,7 @@ static void reap(struct session *s)
 		transcript(s, "connection closed");
 	worker_session_gone(s);
 	session_free(s);
+	reaped_since_trim++;
 }
 
 static void run_ready(void)
@@ -287,6 +291,12 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 		}
 		if (now - last_tick >= 1000 || stop_requested) {
 			last_tick = now;
+			/* After a burst of sessions has gone, give the freed heap
+			 * back: an idle server should look idle in memory too. */
+			if (reaped_since_trim >= FERRY_TRIM_AFTER_SESSIONS) {
+				reaped_since_trim = 0;
+				malloc_trim(0);
+			}
 			for (struct session *s = all_sessions; s; s = s->next) {
 				session_tick(s, now);
 				if (stop_requested && !s->xfer && !s->closing) {
