@@ -35,8 +35,10 @@ static char stub_out[16384];
 char *fuzz_crypt_r(const char *phrase, const char *setting, struct crypt_data *data)
 {
 	(void)data;
-	if (setting[0] == '*' || setting[0] == '\0')
-		return strcpy(stub_out, "*0");
+	if (setting[0] == '*' || setting[0] == '\0') {
+		snprintf(stub_out, sizeof stub_out, "*0");
+		return stub_out;
+	}
 	snprintf(stub_out, sizeof stub_out, "%s%s", strcmp(phrase, "right") == 0 ? "" : "!", setting);
 	return stub_out;
 }

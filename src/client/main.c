@@ -10,6 +10,7 @@
  */
 #include "client.h"
 #include "commands.h"
+#include "num.h"
 #include "progress.h"
 #include "seedmodes.h"
 #include "shell.h"
@@ -66,17 +67,6 @@ static int bad_usage(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n(ferry --help shows the usage)\n");
 	return EXIT_USAGE;
-}
-
-static int parse_number(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 /* Seed front ends own their whole command line. */
@@ -194,7 +184,7 @@ int main(int argc, char **argv)
 			upload = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_number(optarg, 1, TIMEOUT_MAX_SECONDS, &timeout) != 0)
+			if (num_parse_long(optarg, 1, TIMEOUT_MAX_SECONDS, &timeout) != 0)
 				return bad_usage("--timeout wants seconds from 1 to 86400, not \"%s\"", optarg);
 			break;
 		case OPT_TLS:
@@ -264,7 +254,7 @@ int main(int argc, char **argv)
 	int port = FTP_DEFAULT_PORT;
 	if (nargs >= 2) {
 		long p;
-		if (parse_number(args[1], 1, 65535, &p) != 0) {
+		if (num_parse_long(args[1], 1, 65535, &p) != 0) {
 			client_free(&cl);
 			return bad_usage("bad port \"%s\" (1-65535)", args[1]);
 		}

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "ferry_limits.h"
+#include "num.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -102,16 +103,14 @@ static const struct option long_opts[] = {
 	{0, 0, 0, 0},
 };
 
-/* Strict decimal in [lo, hi]; -EINVAL otherwise. */
+/* Strict decimal in [lo, hi] into an int; -EINVAL otherwise. */
 static int parse_int(const char *s, long lo, long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
+	long v;
+	int rc = num_parse_long(s, lo, hi, &v);
+	if (rc == 0)
+		*out = (int)v;
+	return rc;
 }
 
 static int bad(const char *what, const char *value)
