@@ -118,6 +118,21 @@ class ClientKilled(SecurityCase):
         ok = wait_until(lambda: fd_count(self.server.proc.pid) == baseline, timeout=10)
         self.assertTrue(ok, "ferryd holds %d descriptors, %d before" % (fd_count(self.server.proc.pid), baseline))
 
+    def test_client_killed_mid_stor(self):
+        """A killed client's partial upload never replaces the target: its data
+        connection ends like a finished upload, but its control connection is
+        gone (see FERRY_STOR_EOF_GRACE_MS)."""
+        old = sha256_file(os.path.join(self.root, "target.bin"))
+        baseline = self._baseline()
+        for i in range(CLIENT_KILLS):
+            order = "data-low" if i % 2 else "ctrl-low"
+            run_and_kill(self.server.port, "STOR", "target.bin", order)
+            self._back_to(baseline)
+            self.assertEqual(sha256_file(os.path.join(self.root, "target.bin")), old,
+                             "run %d (%s): a killed client's partial upload replaced the file" % (i, order))
+            self.assertEqual(temp_leftovers(self.root), [], "run %d" % i)
+        self.assertEqual(sorted(os.listdir(self.root)), ["big.bin", "target.bin"])
+
     def test_client_killed_mid_retr(self):
         baseline = self._baseline()
         for i in range(CLIENT_KILLS):

@@ -1,50 +1,16 @@
-"""Safety rules that once failed: a client killed mid-STOR must not get
-its partial upload committed, a long transfer is activity for the idle
-clock, SIGTERM at any moment of start-up stops ferryd, and STOR's
-"is a directory" check never follows a link out of the root."""
+"""Safety rules that once failed: a long transfer is activity for the idle
+clock, SIGTERM at any moment of start-up stops ferryd, and STOR's "is a
+directory" check never follows a link out of the root. (The fourth, a
+killed client's upload, is ClientKilled.test_client_killed_mid_stor in
+test_security_faults.py.)"""
 import os
 import signal
 import subprocess
 import time
 
-from harness import make_file, sha256_file
-from test_security_common import (SecurityCase, connect_from, family_pids, fd_count, pasv_port,
-                                  start_server, temp_leftovers, wait_until)
-from test_security_faults import CLIENT_KILLS, START_STOP_RUNS, run_and_kill
-
-
-class ClientKilledMidStor(SecurityCase):
-    """A client killed mid-STOR leaves the existing target file intact."""
-
-    ferryd_args = ("-w",)
-
-    def prepare_root(self):
-        make_file(os.path.join(self.root, "big.bin"), 1 << 20, seed=11)
-        make_file(os.path.join(self.root, "target.bin"), 1 << 20, seed=12)
-
-    def _baseline(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("QUIT")
-        c.close()
-        time.sleep(0.3)
-        return fd_count(self.server.proc.pid)
-
-    def _back_to(self, baseline):
-        ok = wait_until(lambda: fd_count(self.server.proc.pid) == baseline, timeout=10)
-        self.assertTrue(ok, "ferryd holds %d descriptors, %d before" % (fd_count(self.server.proc.pid), baseline))
-
-    def test_client_killed_mid_stor(self):
-        old = sha256_file(os.path.join(self.root, "target.bin"))
-        baseline = self._baseline()
-        for i in range(CLIENT_KILLS):
-            order = "data-low" if i % 2 else "ctrl-low"
-            run_and_kill(self.server.port, "STOR", "target.bin", order)
-            self._back_to(baseline)
-            self.assertEqual(sha256_file(os.path.join(self.root, "target.bin")), old,
-                             "run %d (%s): a killed client's partial upload replaced the file" % (i, order))
-            self.assertEqual(temp_leftovers(self.root), [], "run %d" % i)
-        self.assertEqual(sorted(os.listdir(self.root)), ["big.bin", "target.bin"])
+from harness import make_file
+from test_security_common import SecurityCase, connect_from, family_pids, pasv_port, start_server
+from test_security_faults import START_STOP_RUNS
 
 
 class IdleAfterTransfer(SecurityCase):
