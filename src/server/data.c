@@ -585,6 +585,10 @@ static void xfer_run(struct session *s)
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
+	/* A fresh data connection can take bytes at once: no need to wait a
+	 * loop pass for EPOLLOUT. */
+	if (t->kind != XK_STOR)
+		pump(s);
 }
 
 static void on_data(struct ev_handler *h, uint32_t events)
@@ -643,7 +647,18 @@ static void on_pasv(struct ev_handler *h, uint32_t events)
 	}
 }
 
+static void xfer_open(struct session *s, struct transfer *t, const char *text150);
+
 void xfer_start(struct session *s, struct transfer *t, const char *text150)
+{
+	/* A small download often ends before this returns: its 150 and 226
+	 * then go out together. */
+	session_cork(s);
+	xfer_open(s, t, text150);
+	session_uncork(s);
+}
+
+static void xfer_open(struct session *s, struct transfer *t, const char *text150)
 {
 	s->xfer = t;
 	/* The final reply will come from the transfer: park the command. */

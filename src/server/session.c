@@ -294,6 +294,18 @@ static void end_command(struct session *s, int code, const char *text)
 	s->cur.arg = NULL;
 }
 
+void session_cork(struct session *s)
+{
+	s->corked = true;
+}
+
+void session_uncork(struct session *s)
+{
+	s->corked = false;
+	if (!s->closing && s->out.len)
+		flush_out(s);
+}
+
 void reply_raw(struct session *s, const char *text, size_t len)
 {
 	if (s->closing)
@@ -303,7 +315,8 @@ void reply_raw(struct session *s, const char *text, size_t len)
 		session_close(s);
 		return;
 	}
-	flush_out(s);
+	if (!s->corked)
+		flush_out(s);
 }
 
 void reply(struct session *s, int code, const char *fmt, ...)

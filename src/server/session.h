@@ -96,6 +96,7 @@ struct session {
 	long long last_active_ms;
 	long long paused_until_ms; /* input ignored until then (failed login delay) */
 	bool input_paused;
+	bool corked;             /* replies queue without being written (see session_cork) */
 	bool line_ready;         /* lr.line holds a complete line not yet run */
 	bool quitting;           /* close once out is written */
 	bool closing;            /* reap at the end of the pass */
@@ -123,6 +124,10 @@ void session_set_login(struct session *s, enum login_state st);
 /* Queues a reply; text may hold '\n' for a multi-line reply (each line is
  * prefixed per RFC 959). A final reply (>= 200) ends s->cur in the transcript. */
 void reply(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* While corked, replies are queued but not written; uncorking writes them
+ * all at once (a small transfer's 150 and 226 leave in one segment). */
+void session_cork(struct session *s);
+void session_uncork(struct session *s);
 /* Queues raw, already formatted control bytes (multi-line bodies). */
 void reply_raw(struct session *s, const char *text, size_t len);
 
