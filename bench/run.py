@@ -493,6 +493,51 @@ def prefault(nbytes):
     del b
 
 
+class Pinned:
+    """The data set held in the page cache for the whole run: each file
+    mapped shared, populated and locked (MAP_LOCKED), so the pages every
+    server reads stay resident. This VM runs a DAMON reclaimer that pages
+    out memory it sampled as cold for 30 s, and its sampling is coarse: a
+    file re-read just before a cell could still be dropped during it, and
+    RETR rows measured the disk instead of the servers."""
+
+    PROT_READ, MAP_SHARED, MAP_POPULATE, MAP_LOCKED = 1, 1, 0x8000, 0x2000
+
+    def __init__(self, paths):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.mmap.restype = ctypes.c_void_p
+        self.libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                                   ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        self.libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.maps = []
+        for path in paths:
+            size = os.path.getsize(path)
+            if size == 0:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                addr = self.libc.mmap(None, size, self.PROT_READ,
+                                      self.MAP_SHARED | self.MAP_POPULATE | self.MAP_LOCKED, fd, 0)
+            finally:
+                os.close(fd)
+            if addr in (None, ctypes.c_void_p(-1).value):
+                self.release()
+                raise OSError(ctypes.get_errno(), "mmap %s" % path)
+            self.maps.append((addr, size))
+        self.bytes = sum(size for _, size in self.maps)
+
+    def release(self):
+        for addr, size in self.maps:
+            self.libc.munmap(addr, size)
+        self.maps = []
+
+
+def data_files(data):
+    return [os.path.join(d, f) for d, _, fs in os.walk(data) if os.path.basename(d) != "up"
+            for f in fs]
+
+
 def prepare(cfg, paths, mem=None):
     warm(paths)
     prefault(mem if mem is not None else min(2 * GiB, cfg.big + 256 * MiB))
@@ -998,6 +1043,8 @@ def main():
     cfg.bigpath = os.path.join(data, "big.bin")
     log("bench: data set in", data)
     cfg.sums = make_data(data, cfg, uid, gid)
+    pinned = Pinned(data_files(data))
+    log("bench: %d MiB of data pinned in the page cache" % (pinned.bytes >> 20))
     cfg.tmp = tempfile.mkdtemp(prefix="ferry-bench-")
     # private copies, so a rebuild of build/ during the run changes nothing
     global BUILD

@@ -814,9 +814,13 @@ ssize_t ftpc_data_read(struct ftpc *c, struct ftpc_data *d, void *p, size_t n)
 int64_t ftpc_data_copy(struct ftpc *c, struct ftpc_data *d, int file_fd, const struct xfer_opts *o,
 		       enum xfer_side *failed_side)
 {
-	if (!d->ssl) /* zero-copy where the kernel allows */
-		return o->to_wire ? xfer_copy(file_fd, d->fd, o, failed_side)
-				  : xfer_copy(d->fd, file_fd, o, failed_side);
+	if (!d->ssl) { /* zero-copy where the kernel allows */
+		if (!o->to_wire)
+			return xfer_copy(d->fd, file_fd, o, failed_side);
+		/* Full segments only; closing the connection sends the tail. */
+		net_cork(d->fd, true);
+		return xfer_copy(file_fd, d->fd, o, failed_side);
+	}
 	enum xfer_side side = 0;
 	int64_t n = secure_copy(file_fd, d->fd, d->ssl, o, &side);
 	if (failed_side)

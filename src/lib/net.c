@@ -182,6 +182,12 @@ void net_addr_unmap(struct sockaddr_storage *sa)
 	memcpy(sa, &s4, sizeof s4);
 }
 
+int net_cork(int fd, bool on)
+{
+	int v = on;
+	return setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v) < 0 ? -errno : 0;
+}
+
 bool net_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	struct sockaddr_storage x = *a, y = *b;

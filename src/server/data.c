@@ -545,6 +545,8 @@ static void data_handshake_step(struct session *s)
 			xfer_fail(s, 522, "Data connection must resume the control connection's TLS session.");
 			return;
 		}
+		if (t->kind != XK_STOR)
+			net_cork(s->data.fd, true); /* full segments of whole records */
 		if (loop_watch(&s->data, t->kind == XK_STOR ? EPOLLIN : EPOLLOUT) < 0)
 			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
@@ -585,10 +587,13 @@ static void xfer_run(struct session *s)
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
+	if (t->kind == XK_STOR)
+		return;
+	/* Full segments only; closing the connection sends the tail. */
+	net_cork(s->data.fd, true);
 	/* A fresh data connection can take bytes at once: no need to wait a
 	 * loop pass for EPOLLOUT. */
-	if (t->kind != XK_STOR)
-		pump(s);
+	pump(s);
 }
 
 static void on_data(struct ev_handler *h, uint32_t events)

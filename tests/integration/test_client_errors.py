@@ -156,3 +156,22 @@ class TestHostileServer(ClientErrorCase):
         self.assertEqual(p.returncode, 0, err(p))
         with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
             self.assertEqual(f.read(), bytes(range(256)) * 4096)
+
+
+class TestUploadSegments(ClientErrorCase):
+    def test_small_upload_is_one_segment_with_fin(self):
+        """ferry corks an upload's data connection (TCP_CORK): the kernel
+        sends only full segments, and a small file leaves in one segment
+        with the FIN. The fake server counts what its socket received
+        (ss(8)): the handshake's ACK, then the file and the FIN: 3 with
+        the SYN. Uncorked, the FIN follows alone (4), and a bulk upload
+        ends every sendfile() call in a short segment."""
+        s = self.fake("normal")
+        src = os.path.join(self.tmp, "small.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(3000))
+        for _ in range(3):  # three times: a lucky merge cannot pass it
+            p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "put", src, "x.bin",
+                           timeout=30)
+            self.assertEqual(p.returncode, 0, err(p))
+            self.assertIn("226 got 3000 bytes in 3 segments", err(p))

@@ -36,7 +36,7 @@ FTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 FAKE_SCRIPT = r"""
-import socket, sys, threading, time
+import re, socket, subprocess, sys, threading, time
 mode, port = sys.argv[1], int(sys.argv[2])
 PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
 lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -98,6 +98,22 @@ def serve(c):
             else:
                 d.sendall(b"listed-through-the-peer\r\n")
             d.close(); send("226 done")
+        elif verb == "STOR":
+            # reports how the upload arrived: segments and bytes, off this
+            # socket's own counters once the client has closed it
+            send("150 send it")
+            d, _ = data_lst.accept()
+            n = 0
+            while True:
+                b = d.recv(1 << 16)
+                if not b:
+                    break
+                n += len(b)
+            ss = subprocess.run(["ss", "-tinH", "state", "close-wait",
+                                 "( sport = :%d )" % d.getsockname()[1]],
+                                capture_output=True, text=True, timeout=10).stdout
+            m = re.search(r"segs_in:(\d+)", ss)
+            d.close(); send("226 got %d bytes in %s segments" % (n, m.group(1) if m else "?"))
         elif verb == "QUIT":
             send("221 bye"); return
         else:

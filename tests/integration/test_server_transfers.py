@@ -7,8 +7,10 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -283,6 +285,39 @@ class BigFileTests(ClassServer):
             self.assertEqual(sha256_file(self.rpath("big-up.bin")), self.big_sha)
         finally:
             os.unlink(self.rpath("big-up.bin"))
+
+    def test_small_retr_is_one_segment_with_fin(self):
+        """The data connection of a download is corked (TCP_CORK), so the
+        kernel sends only full segments, and a small file leaves in one
+        segment together with the FIN. Uncorked, sendfile() pushes the
+        bytes at once and the FIN follows alone; in a bulk transfer every
+        sendfile() call then ends in a short segment. Read off our own
+        socket's counters with ss(8) after the server closed it."""
+        with open(self.rpath("small.bin"), "wb") as fh:
+            fh.write(os.urandom(3000))
+        f = self.client("pasv")
+        f.voidcmd("TYPE I")
+        for _ in range(3):  # three times: a lucky merge cannot pass it
+            conn = f.transfercmd("RETR small.bin")
+            try:
+                got = b""
+                for _ in range(100):
+                    b = conn.recv(1 << 16)
+                    if not b:
+                        break
+                    got += b
+                self.assertEqual(len(got), 3000)
+                port = conn.getsockname()[1]
+                out = subprocess.run(
+                    ["ss", "-tinH", "state", "close-wait", "( sport = :%d )" % port],
+                    capture_output=True, text=True, timeout=TIMEOUT).stdout
+            finally:
+                conn.close()
+            f.voidresp()
+            segs = re.search(r"segs_in:(\d+)", out)
+            self.assertTrue(segs, out)
+            # the SYN-ACK, then the file and the FIN in one segment
+            self.assertEqual(int(segs.group(1)), 2, out)
 
     def test_big_rest_epsv_ipv6(self):
         f = self.client("epsv", "::1")
