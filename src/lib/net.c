@@ -79,7 +79,9 @@ int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi)
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		int span = hi - lo + 1;
-		int start = (int)((unsigned)clock_ms() * 2654435761u % (unsigned)span);
+		static unsigned calls;
+		unsigned seed = (unsigned)clock_ms() ^ (calls++ * 40503u);
+		int start = (int)(seed * 2654435761u % (unsigned)span);
 		int i;
 		for (i = 0; i < span; i++) {
 			net_set_port(&ss, lo + (start + i) % span);
@@ -100,6 +102,21 @@ fail:;
 	int e = errno;
 	close(fd);
 	return -e;
+}
+
+void net_ephemeral_range(int *lo, int *hi)
+{
+	*lo = 49152;
+	*hi = 65535;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	if (!f)
+		return;
+	int a, b;
+	if (fscanf(f, "%d %d", &a, &b) == 2 && a >= 1024 && a <= b && b <= 65535) {
+		*lo = a;
+		*hi = b;
+	}
+	fclose(f);
 }
 
 int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from)

@@ -15,9 +15,15 @@
  * and close-on-exec, SO_REUSEADDR set. */
 int net_listen(const char *host, int port, int backlog, char *err, size_t errlen);
 /* Listening socket on addr (port ignored) with a port from [lo, hi], or an
- * ephemeral port when lo == 0. Non-blocking. */
+ * ephemeral port when lo == 0. Non-blocking. With a range the port is
+ * chosen here, with SO_REUSEADDR: ports whose last connections sit in
+ * TIME_WAIT are taken at once, where the kernel's own search for a free
+ * ephemeral port slows down as TIME_WAIT sockets pile up. */
 int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi);
 /* Resolves host and connects with a timeout; returns a blocking fd. */
+/* The kernel's ephemeral port range (ip_local_port_range), or the
+ * IANA dynamic range 49152-65535 when it cannot be read. */
+void net_ephemeral_range(int *lo, int *hi);
 int net_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen);
 /* Starts a non-blocking connect to addr (optionally from local address
  * 'from', port 0); returns the fd, connection possibly still in progress. */

@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"      --user NAME          account to run as when started as root\n"
 	"      --hash-password      read a password on stdin, print a crypt(3) hash, exit\n"
 	"  -b, --bind ADDR          listen address (default: dual-stack any)\n"
-	"      --pasv-ports LO-HI   passive port range (default: kernel ephemeral ports)\n"
+	"      --pasv-ports LO-HI   passive port range (default: the kernel's ephemeral range)\n"
 	"      --pasv-address ADDR  IPv4 address announced in PASV replies\n"
 	"      --max-sessions N     sessions at once (default 4096)\n"
 	"      --max-per-ip N       sessions at once from one address (default 256, 0 = no limit)\n"

@@ -22,7 +22,7 @@ struct config {
 	const char *run_as;
 	bool hash_password;
 	const char *bind_addr;   /* NULL = dual-stack any */
-	int pasv_lo, pasv_hi;    /* 0,0 = kernel ephemeral ports */
+	int pasv_lo, pasv_hi;    /* 0,0 until main() fills in the ephemeral range */
 	const char *pasv_address;
 	int max_sessions, max_per_ip;
 	int idle_timeout, data_timeout;

@@ -582,17 +582,16 @@ static void xfer_run(struct session *s)
 		data_handshake_step(s);
 		return;
 	}
-	uint32_t mask = t->kind == XK_STOR ? EPOLLIN : EPOLLOUT;
-	if (loop_watch(&s->data, mask) < 0) {
-		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
+	if (t->kind == XK_STOR) {
+		if (loop_watch(&s->data, EPOLLIN) < 0)
+			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
-	if (t->kind == XK_STOR)
-		return;
 	/* Full segments only; closing the connection sends the tail. */
 	net_cork(s->data.fd, true);
 	/* A fresh data connection can take bytes at once: no need to wait a
-	 * loop pass for EPOLLOUT. */
+	 * loop pass for EPOLLOUT. pump() watches the socket if bytes remain,
+	 * so a small file is sent and closed without an epoll_ctl. */
 	pump(s);
 }
 

@@ -180,6 +180,10 @@ int main(int argc, char **argv)
 		return rc;
 	if (cfg.hash_password)
 		return users_hash_password();
+	/* No range given: ferryd picks from the kernel's ephemeral range itself
+	 * (see net_listen_addr), so TIME_WAIT sockets do not slow PASV down. */
+	if (cfg.pasv_lo == 0)
+		net_ephemeral_range(&cfg.pasv_lo, &cfg.pasv_hi);
 	char err[512];
 	if (cfg.gen_cert_dir) {
 		if (tls_make_self_signed(cfg.gen_cert_dir, err, sizeof err) != 0) {

@@ -207,7 +207,8 @@ void session_close(struct session *s)
 
 static void update_ctrl_watch(struct session *s)
 {
-	if (s->closing)
+	/* Corked: session_uncork() sets the watch once for the whole batch. */
+	if (s->closing || s->corked)
 		return;
 	uint32_t mask = 0;
 	if (s->ctrl_tls == CTLS_HANDSHAKE) {
@@ -302,8 +303,12 @@ void session_cork(struct session *s)
 void session_uncork(struct session *s)
 {
 	s->corked = false;
-	if (!s->closing && s->out.len)
-		flush_out(s);
+	if (s->closing)
+		return;
+	if (s->out.len)
+		flush_out(s); /* ends by setting the watch */
+	else
+		update_ctrl_watch(s);
 }
 
 void reply_raw(struct session *s, const char *text, size_t len)

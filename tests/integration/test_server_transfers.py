@@ -619,3 +619,92 @@ class ParallelSessionTests(ClassServer):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+NETNS_SCRIPT = r"""
+import ftplib, socket, subprocess, sys, time
+ferryd, root = sys.argv[1], sys.argv[2]
+srv = subprocess.Popen([ferryd, "--root", root, "--port", "2121", "-b", "127.0.0.1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def bound(port):
+    # every local port is named: the namespace's ephemeral range is ferryd's
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.settimeout(10)
+    return s
+
+try:
+    for _ in range(100):
+        try:
+            c = bound(46000)
+            c.connect(("127.0.0.1", 2121))
+            break
+        except OSError:
+            c.close()
+            time.sleep(0.05)
+    f = ftplib.FTP()
+    f.sock, f.af, f.host, f.port = c, socket.AF_INET, "127.0.0.1", 2121
+    f.file = c.makefile("r", encoding="latin-1")
+    f.welcome = f.getresp()
+    f.login()
+    f.voidcmd("TYPE I")
+    for i in range(3):
+        r = f.sendcmd("PASV")
+        host, port = ftplib.parse227(r)
+        d = bound(45000 + i)
+        d.connect((host, port))
+        f.putcmd("RETR a.bin")
+        if not f.getresp().startswith("150"):
+            raise SystemExit("no 150")
+        got = b""
+        while True:
+            b = d.recv(65536)
+            if not b:
+                break
+            got += b
+        d.close()
+        print("retr", port, len(got), f.voidresp()[:3], flush=True)
+    f.quit()
+finally:
+    srv.terminate()
+    srv.wait(10)
+"""
+
+
+class PassivePortsInTimeWaitTests(unittest.TestCase):
+    """Passive mode goes on when every port of the range sits in TIME_WAIT.
+    The server closes a download's data connection first, so each passive
+    port used is held in TIME_WAIT for a minute; the kernel's own search for
+    a free ephemeral port (bind to port 0) skips those, runs dry when they
+    are all taken, and slows down as they pile up on a busy server. ferryd
+    picks the port itself with SO_REUSEADDR. Proven in a private network
+    namespace whose ephemeral range is one port: three downloads in a row
+    all get it."""
+
+    def test_one_port_range_serves_three_downloads(self):
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            self.skipTest("needs root and ip(8) for a network namespace")
+        name = "ferry-tw-%d" % os.getpid()
+        r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=TIMEOUT)
+        if r.returncode != 0:
+            self.skipTest("no network namespaces here: " + r.stderr.strip())
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", name], timeout=TIMEOUT)
+        ns = ["ip", "netns", "exec", name]
+        subprocess.run(ns + ["ip", "link", "set", "lo", "up"], check=True, timeout=TIMEOUT)
+        with open("/dev/null", "w") as null:
+            subprocess.run(ns + ["sysctl", "-w", "net.ipv4.ip_local_port_range=40000 40000"],
+                           check=True, stdout=null, timeout=TIMEOUT)
+        tmp = tempfile.mkdtemp(prefix="ferry-tw-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        root = os.path.join(tmp, "root")
+        os.mkdir(root)
+        with open(os.path.join(root, "a.bin"), "wb") as fh:
+            fh.write(os.urandom(5000))
+        give_to_server(tmp, root)
+        from harness import FERRYD, PYTHON
+        p = subprocess.run(ns + [PYTHON, "-c", NETNS_SCRIPT, FERRYD, root],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertEqual(p.stdout.splitlines(), ["retr 40000 5000 226"] * 3, p.stdout)
