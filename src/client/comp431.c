@@ -20,6 +20,7 @@
 #include "line.h"
 #include "net.h"
 #include "reply.h"
+#include "sayline.h"
 #include "sys.h"
 
 #include <ctype.h>
@@ -62,10 +63,8 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	say_line(fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
 }
 
 static void end_session(struct c431 *k)

@@ -245,21 +245,6 @@ void secure_end(int fd, SSL **sslp, int send_ms, int peer_ms)
 	ERR_clear_error();
 }
 
-static uint64_t want(const struct xfer_opts *o, uint64_t done, size_t chunk)
-{
-	if (o->limit == 0)
-		return chunk;
-	uint64_t left = o->limit - done;
-	return left < chunk ? left : chunk;
-}
-
-static int report(const struct xfer_opts *o, uint64_t done)
-{
-	if (o->progress && o->progress(o->ctx, done) != 0)
-		return -ECANCELED;
-	return 0;
-}
-
 static int wait_ms(const struct xfer_opts *o)
 {
 	return o->timeout_ms > 0 ? o->timeout_ms : INT_MAX;
@@ -272,7 +257,7 @@ static int64_t copy_in(int file_fd, int sock, SSL *ssl, const struct xfer_opts *
 	struct ascii_state st = {0};
 	uint64_t done = 0;
 	for (;;) {
-		size_t cap = (size_t)want(o, done, SECURE_BUF);
+		size_t cap = (size_t)xfer_want(o, done, SECURE_BUF);
 		size_t have = 0;
 		bool end = cap == 0;
 		while (!end && have < cap) {
@@ -303,7 +288,7 @@ static int64_t copy_in(int file_fd, int sock, SSL *ssl, const struct xfer_opts *
 		}
 		done += have;
 		if (have) {
-			int rc = report(o, done);
+			int rc = xfer_report(o, done);
 			if (rc)
 				return rc;
 		}
@@ -319,7 +304,7 @@ static int64_t copy_out_sendfile(int file_fd, int sock, SSL *ssl, const struct x
 	uint64_t done = 0;
 	long long deadline = clock_ms() + wait_ms(o);
 	while (off < size) {
-		size_t n = (size_t)want(o, done, FERRY_XFER_CHUNK);
+		size_t n = (size_t)xfer_want(o, done, FERRY_XFER_CHUNK);
 		if ((off_t)n > size - off)
 			n = (size_t)(size - off);
 		if (n == 0)
@@ -331,7 +316,7 @@ static int64_t copy_out_sendfile(int file_fd, int sock, SSL *ssl, const struct x
 			off += r;
 			done += (uint64_t)r;
 			deadline = clock_ms() + wait_ms(o);
-			int rc = report(o, done);
+			int rc = xfer_report(o, done);
 			if (rc)
 				return rc;
 			continue;
@@ -355,7 +340,7 @@ static int64_t copy_out(int file_fd, int sock, SSL *ssl, const struct xfer_opts 
 	struct ascii_state st = {0};
 	uint64_t done = 0;
 	for (;;) {
-		size_t n = (size_t)want(o, done, SECURE_BUF);
+		size_t n = (size_t)xfer_want(o, done, SECURE_BUF);
 		ssize_t r = n ? io_read_some(file_fd, buf, n) : 0;
 		if (r < 0) {
 			*side = XFER_SRC;
@@ -375,7 +360,7 @@ static int64_t copy_out(int file_fd, int sock, SSL *ssl, const struct xfer_opts 
 			return w;
 		}
 		done += (uint64_t)r;
-		int rc = report(o, done);
+		int rc = xfer_report(o, done);
 		if (rc)
 			return rc;
 	}

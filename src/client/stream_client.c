@@ -11,6 +11,7 @@
 
 #include "ferry_limits.h"
 #include "net.h"
+#include "sayline.h"
 #include "smsg.h"
 #include "sys.h"
 
@@ -67,10 +68,8 @@ static void line(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	say_line(fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
 }
 
 static int open_source(struct job *j)

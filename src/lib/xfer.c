@@ -50,7 +50,7 @@ size_t ascii_decode_finish(struct ascii_state *st, char *out)
 	return 1;
 }
 
-static uint64_t want(const struct xfer_opts *o, uint64_t done, size_t chunk)
+uint64_t xfer_want(const struct xfer_opts *o, uint64_t done, size_t chunk)
 {
 	if (o->limit == 0)
 		return chunk;
@@ -58,7 +58,7 @@ static uint64_t want(const struct xfer_opts *o, uint64_t done, size_t chunk)
 	return left < chunk ? left : chunk;
 }
 
-static int report(const struct xfer_opts *o, uint64_t done)
+int xfer_report(const struct xfer_opts *o, uint64_t done)
 {
 	if (o->progress && o->progress(o->ctx, done) != 0)
 		return -ECANCELED;
@@ -69,7 +69,7 @@ static int64_t copy_sendfile(int src, int dst, const struct xfer_opts *o, enum x
 {
 	uint64_t done = 0;
 	for (;;) {
-		uint64_t n = want(o, done, FERRY_XFER_CHUNK);
+		uint64_t n = xfer_want(o, done, FERRY_XFER_CHUNK);
 		if (n == 0)
 			return (int64_t)done;
 		ssize_t r = sendfile(dst, src, NULL, n);
@@ -85,7 +85,7 @@ static int64_t copy_sendfile(int src, int dst, const struct xfer_opts *o, enum x
 		if (r == 0)
 			return (int64_t)done;
 		done += (uint64_t)r;
-		int rc = report(o, done);
+		int rc = xfer_report(o, done);
 		if (rc)
 			return rc;
 	}
@@ -100,7 +100,7 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 	uint64_t done = 0;
 	int64_t result;
 	for (;;) {
-		uint64_t n = want(o, done, FERRY_XFER_CHUNK);
+		uint64_t n = xfer_want(o, done, FERRY_XFER_CHUNK);
 		if (n == 0) {
 			result = (int64_t)done;
 			break;
@@ -130,7 +130,7 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 			left -= out;
 		}
 		done += (uint64_t)in;
-		int rc = report(o, done);
+		int rc = xfer_report(o, done);
 		if (rc) {
 			result = rc;
 			break;
@@ -155,7 +155,7 @@ static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfe
 	uint64_t done = 0;
 	int64_t result;
 	for (;;) {
-		uint64_t n = want(o, done, FERRY_XFER_BUF);
+		uint64_t n = xfer_want(o, done, FERRY_XFER_BUF);
 		ssize_t r = n ? io_read_some(src, in, n) : 0;
 		if (r < 0) {
 			*side = XFER_SRC;
@@ -183,7 +183,7 @@ static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfe
 			break;
 		}
 		done += (uint64_t)r;
-		int rc = report(o, done);
+		int rc = xfer_report(o, done);
 		if (rc) {
 			result = rc;
 			break;

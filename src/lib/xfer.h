@@ -43,6 +43,11 @@ struct xfer_opts {
 	int timeout_ms;           /* longest wait for a full socket to drain; 0 = no limit */
 };
 
+/* The bytes to ask for next: chunk, or what is left of o->limit. */
+uint64_t xfer_want(const struct xfer_opts *o, uint64_t done, size_t chunk);
+/* Calls o->progress (if any); -ECANCELED when it asks to stop, else 0. */
+int xfer_report(const struct xfer_opts *o, uint64_t done);
+
 /* Copies src to dst until EOF (or limit). Uses sendfile(2) when src is a
  * regular file and no conversion is needed, splice(2) through a pipe when
  * src is a socket and dst a file, else a bounded buffer. */

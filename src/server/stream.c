@@ -10,6 +10,7 @@
 #include "net.h"
 #include "path.h"
 #include "reply.h"
+#include "sayline.h"
 #include "smsg.h"
 #include "sys.h"
 
@@ -49,10 +50,8 @@ __attribute__((format(printf, 2, 3))) static void say(bool verbose, const char *
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	say_line(fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
 }
 
 /* Sends "ERROR: <what>"; the connection ends after it either way. */

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -160,6 +161,80 @@ def start_ferryd(root, *args, port=None, host="127.0.0.1"):
         except RuntimeError as e:
             if fixed or "exited with 2" not in str(e) or attempt == 4:
                 raise
+
+
+class PeerThread(threading.Thread):
+    """A scripted peer on a loopback port (self.port), one connection at a
+    time, until stop(): each connection goes to self.session(conn) with a
+    timeout of `timeout` seconds on every wait; what a session raises is
+    kept in self.errors for the test to report."""
+
+    def __init__(self, timeout=10):
+        super().__init__(daemon=True)
+        self.conn_timeout = timeout
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1)
+        self.lsock.settimeout(0.1)
+        self.port = self.lsock.getsockname()[1]
+        self.errors = []
+        self.stopping = False
+
+    def session(self, conn):
+        raise NotImplementedError
+
+    def run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with conn:
+                conn.settimeout(self.conn_timeout)
+                try:
+                    self.session(conn)
+                except Exception as e:  # reported by the test
+                    self.errors.append(repr(e))
+
+    def stop(self):
+        self.stopping = True
+        self.join(timeout=5)
+        self.lsock.close()
+
+
+class ClassFerryd(unittest.TestCase):
+    """One ferryd for the whole class (cls.server, cls.port) over a root
+    made once (cls.root in cls.tmp). Subclasses set ferryd_args and fill
+    the root in make_files(), before it is handed to the server."""
+
+    ferryd_args = ()
+    tmp_prefix = "ferry-class-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix=cls.tmp_prefix)
+        cls.root = os.path.join(cls.tmp, "root")
+        os.mkdir(cls.root)
+        try:
+            cls.make_files()
+            give_to_server(cls.tmp, cls.root)
+            cls.server = start_ferryd(cls.root, *cls.ferryd_args)
+        except Exception:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def make_files(cls):
+        pass
 
 
 class FerrydCase(unittest.TestCase):

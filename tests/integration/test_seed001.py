@@ -16,11 +16,10 @@ import socket
 import struct
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import FERRY, FERRYD, free_port, give_to_server, make_file, sha256_file, wait_port
+from harness import FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, sha256_file, wait_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "seed001")
@@ -152,43 +151,18 @@ class Wire:
         return self.sock.recv(n)
 
 
-class PeerServer(threading.Thread):
+class PeerServer(PeerThread):
     """A seed-001 server written from the seed: READY, one request, the
     exchange, close. Serves connections until stopped."""
 
     def __init__(self, root, manner="naive"):
-        super().__init__(daemon=True)
+        super().__init__(PEER_TIMEOUT)
         self.root = root
         self.manner = manner
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
-        self.lsock.settimeout(0.1)
-        self.port = self.lsock.getsockname()[1]
         self.requests = []
-        self.errors = []
-        self.stopping = False
 
-    def run(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            with conn:
-                conn.settimeout(PEER_TIMEOUT)
-                try:
-                    self.serve(Wire(conn, self.manner))
-                except Exception as e:  # reported by the test
-                    self.errors.append(repr(e))
-
-    def stop(self):
-        self.stopping = True
-        self.join(timeout=5)
-        self.lsock.close()
+    def session(self, conn):
+        self.serve(Wire(conn, self.manner))
 
     def serve(self, w):
         w.send(b"READY")

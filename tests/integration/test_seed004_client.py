@@ -13,11 +13,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import FERRY, FERRYD, free_port, give_to_server, make_file, sha256_file
+from harness import FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, sha256_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "seed004")
@@ -99,46 +98,18 @@ def run_client(dataport, stdin_text, cwd):
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
-class Comp431Peer(threading.Thread):
+class Comp431Peer(PeerThread):
     """An FTP server written from seed 004: its greeting and reply texts,
     echo of every command and reply, active-mode RETR over a new data
     connection to the last PORT address. With refuse_data, data
     connections go to a port where nothing listens (a firewall, say)."""
 
     def __init__(self, root, refuse_data=False, greeting="220 COMP 431 FTP server ready."):
-        super().__init__(daemon=True)
+        super().__init__(PEER_TIMEOUT)
         self.root = root
         self.refuse_data = refuse_data
         self.greeting = greeting
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
-        self.lsock.settimeout(0.1)
-        self.port = self.lsock.getsockname()[1]
         self.transcript = []
-        self.errors = []
-        self.stopping = False
-
-    def stop(self):
-        self.stopping = True
-        self.join(timeout=5)
-        self.lsock.close()
-
-    def run(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            with conn:
-                conn.settimeout(PEER_TIMEOUT)
-                try:
-                    self.session(conn)
-                except Exception as e:
-                    self.errors.append(repr(e))
 
     def say(self, conn, line):
         self.transcript.append(line)

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import give_to_server, make_file, sha256_file, start_ferryd
+from harness import ClassFerryd, give_to_server, make_file, sha256_file
 
 MiB = 1 << 20
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -27,34 +27,12 @@ def tree_sums(top):
     return out
 
 
-class ClientCase(unittest.TestCase):
+class ClientCase(ClassFerryd):
     """One writable ferryd for the class over a root made once; each test
     gets its own local scratch directory."""
 
     ferryd_args = ("-w", "-v")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="ferry-clients-")
-        cls.root = os.path.join(cls.tmp, "root")
-        os.mkdir(cls.root)
-        try:
-            cls.make_files()
-            give_to_server(cls.tmp, cls.root)
-            cls.server = start_ferryd(cls.root, *cls.ferryd_args)
-        except Exception:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-        cls.port = cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def make_files(cls):
-        pass
+    tmp_prefix = "ferry-clients-"
 
     def setUp(self):
         self.local = tempfile.mkdtemp(prefix="local-", dir=self.tmp)

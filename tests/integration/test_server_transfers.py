@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import TIMEOUT, give_to_server, make_file, sha256_file, start_ferryd
+from harness import TIMEOUT, ClassFerryd, give_to_server, make_file, sha256_file
 
 MiB = 1 << 20
 BIG = 256 * MiB
@@ -72,34 +72,18 @@ class ModeFTP(ftplib.FTP):
         return sock
 
 
-class ClassServer(unittest.TestCase):
-    """One ferryd (-w) for the whole class over a root made once."""
+class ClassServer(ClassFerryd):
+    """One ferryd (-w) for the whole class over a root made once, and a
+    local scratch directory beside it (cls.local)."""
 
     ferryd_args = ("-w",)
+    tmp_prefix = "ferry-xfer-"
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="ferry-xfer-")
-        cls.root = os.path.join(cls.tmp, "root")
-        os.mkdir(cls.root)
+        super().setUpClass()
         cls.local = os.path.join(cls.tmp, "local")
         os.mkdir(cls.local)
-        try:
-            cls.make_files()
-            give_to_server(cls.tmp, cls.root)
-            cls.server = start_ferryd(cls.root, *cls.ferryd_args)
-        except Exception:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def make_files(cls):
-        pass
 
     def client(self, mode="pasv", host="127.0.0.1", user="anonymous", passwd="x@"):
         f = ModeFTP()
