@@ -960,6 +960,11 @@ def limit_pagecache(cfg):
 
 # ----------------------------------------------------------------- table
 
+def times(ratio):
+    """A ratio with two significant digits at least: 0.0014× stays readable."""
+    return ("%.2f×" % ratio) if ratio >= 0.1 else ("%.2g×" % ratio)
+
+
 def fmt(vals):
     if not vals:
         return "–"
@@ -1194,7 +1199,7 @@ def render(cfg, results, servers, machine, load0, load1, notes, cmdline, elapsed
             if meds:
                 best = min(meds) if low else max(meds)
                 if best:
-                    ratio = "%.2f×" % (statistics.median(by["ferryd"]) / best)
+                    ratio = times(statistics.median(by["ferryd"]) / best)
         if "procs" in metric or "fill" in metric or "at start" in metric or "client" in metric:
             ratio = ""
         L.append("| %s | %s%s | %s | %s |" % (label, metric, " ↓" if low else "",
@@ -1208,8 +1213,8 @@ def render(cfg, results, servers, machine, load0, load1, notes, cmdline, elapsed
         for (label, metric), by in sorted(r7):
             plain = results.get(("1 RETR big" if "RETR" in label else "2 STOR big", metric), {}).get("ferryd")
             f, v = by.get("ferryd-tls", []), by.get("vsftpd-tls", [])
-            r1 = "%.2f×" % (statistics.median(f) / statistics.median(v)) if f and v else "–"
-            r2 = "%.2f×" % (statistics.median(f) / statistics.median(plain)) if f and plain else "–"
+            r1 = times(statistics.median(f) / statistics.median(v)) if f and v else "–"
+            r2 = times(statistics.median(f) / statistics.median(plain)) if f and plain else "–"
             L.append("| %s | %s | %s | %s | %s | %s |" % (label, metric, fmt(f), fmt(v), r1, r2))
     r8 = [(k, v) for k, v in results.items() if k[0].startswith("8")]
     if r8:
@@ -1221,7 +1226,7 @@ def render(cfg, results, servers, machine, load0, load1, notes, cmdline, elapsed
             g = lambda t, m: results.get(("8 client %s big" % d, "%s %s" % (t, m)), {}).get("limit", [])
             f, c, lf = g("ferry", "MB/s"), g("curl", "MB/s"), g("lftp", "MB/s")
             others = [statistics.median(x) for x in (c, lf) if x]
-            r = "%.2f×" % (statistics.median(f) / max(others)) if f and others else "–"
+            r = times(statistics.median(f) / max(others)) if f and others else "–"
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 d, fmt(f), fmt(c), fmt(lf), fmt(g("ferry", "client cpu s/GiB")),
                 fmt(g("curl", "client cpu s/GiB")), fmt(g("lftp", "client cpu s/GiB")), r))
