@@ -17,6 +17,7 @@ import resource
 import shutil
 import signal
 import socket
+import stat
 import statistics
 import subprocess
 import sys
@@ -538,7 +539,21 @@ def data_files(data):
             for f in fs]
 
 
+def ensure_null():
+    """(Re)make the private null device. A client that replaces its output
+    file by renaming a temporary file over it turns the device into a
+    regular file, and every later download would then measure disk writes."""
+    st = os.lstat(NULL) if os.path.lexists(NULL) else None
+    if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        if st is not None:
+            log("bench: warning: %s was replaced (%s); made again" % (NULL, stat.filemode(st.st_mode)))
+            os.unlink(NULL)
+        os.mknod(NULL, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(NULL, 0o666)
+
+
 def prepare(cfg, paths, mem=None):
+    ensure_null()
     warm(paths)
     prefault(mem if mem is not None else min(2 * GiB, cfg.big + 256 * MiB))
 
@@ -1034,17 +1049,12 @@ def main():
     ensure_pam()
     cfg.data = data
     global NULL
-    import stat
     # A null device of our own: on a shared machine some process may replace
     # /dev/null by a regular file, and clients would then write every byte.
     if not stat.S_ISCHR(os.stat("/dev/null").st_mode):
         log("bench: warning: /dev/null is not a character device")
     NULL = os.path.join(cache, "null")
-    if not (os.path.exists(NULL) and stat.S_ISCHR(os.stat(NULL).st_mode)):
-        if os.path.exists(NULL):
-            os.unlink(NULL)
-        os.mknod(NULL, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-    os.chmod(NULL, 0o666)
+    ensure_null()
     cfg.bigpath = os.path.join(data, "big.bin")
     log("bench: data set in", data)
     cfg.sums = make_data(data, cfg, uid, gid)

@@ -193,6 +193,13 @@ int transfer_get(struct client *cl, const char *remote, const char *local, bool 
 	} else if (to_stdout) {
 		fd = STDOUT_FILENO;
 		fflush(stdout);
+	} else if (stat(local, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A device or FIFO (/dev/null, a pipe into another program) is
+		 * written in place: a temporary file renamed over it would
+		 * replace the device itself. */
+		fd = open(local, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
 	} else {
 		if (temp_template(local, temp, sizeof temp) != 0)
 			return client_fail(cl, "local: %s: name too long", local);

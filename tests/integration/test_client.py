@@ -1,8 +1,11 @@
 """ferry against real servers: Debian's pyftpdlib and ferryd, each in
 passive and active mode. One-shot commands, scripts on stdin, every shell
 command, byte-exact transfers (binary and TYPE A), resume, globs."""
+import hashlib
 import os
 import re
+import stat
+import threading
 
 from harness import make_file, sha256_file
 from test_client_support import ServerFixture, err, out
@@ -77,6 +80,40 @@ class ClientSuite:
         self.assertOk(p)
         self.assertEqual(p.stdout, b"hello, ferry\n")
         self.assertIn("hello.txt: 13 bytes received", err(p))
+
+    def test_get_into_fifo_writes_in_place(self):
+        # A FIFO (or device) named as the local file is written in place: a
+        # temporary file renamed over it would replace the FIFO itself.
+        make_file(self.rpath("piped.bin"), 300000, seed=11)
+        fifo = self.lpath("pipe")
+        os.mkfifo(fifo)
+        got = []
+
+        def drain():
+            with open(fifo, "rb") as f:
+                got.append(hashlib.sha256(f.read()).hexdigest())
+        th = threading.Thread(target=drain, daemon=True)
+        th.start()
+        p = self.oneshot("get", "piped.bin", fifo)
+        th.join(30)
+        self.assertOk(p)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+        self.assertEqual(got, [sha256_file(self.rpath("piped.bin"))])
+        self.assertNoTemp(self.local)
+
+    def test_get_into_null_device_keeps_the_device(self):
+        if os.geteuid() != 0:
+            self.skipTest("making a device node needs root")
+        make_file(self.rpath("sink.bin"), 2 * MIB, seed=12)
+        dev = self.lpath("null")
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        p = self.oneshot("get", "sink.bin", dev)
+        self.assertOk(p)
+        st = os.lstat(dev)
+        self.assertTrue(stat.S_ISCHR(st.st_mode), stat.filemode(st.st_mode))
+        self.assertEqual(st.st_rdev, os.makedev(1, 3))
+        self.assertIn("sink.bin: %d bytes received" % (2 * MIB), out(p))
+        self.assertNoTemp(self.local)
 
     def test_reget_resumes_partial_download(self):
         make_file(self.rpath("resume.bin"), 2 * MIB + 77, seed=10)
