@@ -199,6 +199,21 @@ void net_addr_unmap(struct sockaddr_storage *sa)
 	memcpy(sa, &s4, sizeof s4);
 }
 
+bool net_peer_is_local(int fd)
+{
+	struct sockaddr_storage peer, local;
+	if (net_peer_addr(fd, &peer) != 0 || net_local_addr(fd, &local) != 0)
+		return false;
+	net_addr_unmap(&peer);
+	net_addr_unmap(&local);
+	if (peer.ss_family == AF_INET &&
+	    (ntohl(((struct sockaddr_in *)&peer)->sin_addr.s_addr) >> 24) == 127)
+		return true;
+	if (peer.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&peer)->sin6_addr))
+		return true;
+	return net_same_host(&peer, &local);
+}
+
 int net_cork(int fd, bool on)
 {
 	int v = on;

@@ -40,6 +40,9 @@ const char *net_host_str(const struct sockaddr_storage *sa, char *out, size_t ou
 int net_addr_parse(const char *text, struct sockaddr_storage *out);
 int net_local_addr(int fd, struct sockaddr_storage *out);
 int net_peer_addr(int fd, struct sockaddr_storage *out);
+/* True when the connected socket's peer is this host: a loopback address,
+ * or the socket's own local address. */
+bool net_peer_is_local(int fd);
 
 /* TCP_CORK on a data connection that carries a stream: the kernel then
  * sends only full segments. Without it every sendfile()/write() ends in a

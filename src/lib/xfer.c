@@ -201,7 +201,7 @@ int64_t xfer_copy(int src, int dst, const struct xfer_opts *o, enum xfer_side *f
 		failed_side = &dummy;
 	struct stat ss, ds;
 	if (!o->ascii && fstat(src, &ss) == 0 && fstat(dst, &ds) == 0) {
-		if (S_ISREG(ss.st_mode) && S_ISSOCK(ds.st_mode))
+		if (S_ISREG(ss.st_mode) && S_ISSOCK(ds.st_mode) && !o->no_sendfile)
 			return copy_sendfile(src, dst, o, failed_side);
 		if (S_ISSOCK(ss.st_mode) && S_ISREG(ds.st_mode))
 			return copy_splice(src, dst, o, failed_side);

@@ -41,6 +41,7 @@ struct xfer_opts {
 	xfer_progress_fn progress;
 	void *ctx;
 	int timeout_ms;           /* longest wait for a full socket to drain; 0 = no limit */
+	bool no_sendfile;         /* file -> socket through the buffer (see ftpc_data_copy) */
 };
 
 /* The bytes to ask for next: chunk, or what is left of o->limit. */
@@ -49,7 +50,7 @@ uint64_t xfer_want(const struct xfer_opts *o, uint64_t done, size_t chunk);
 int xfer_report(const struct xfer_opts *o, uint64_t done);
 
 /* Copies src to dst until EOF (or limit). Uses sendfile(2) when src is a
- * regular file and no conversion is needed, splice(2) through a pipe when
+ * regular file, no conversion is needed and o->no_sendfile is false, splice(2) through a pipe when
  * src is a socket and dst a file, else a bounded buffer. */
 int64_t xfer_copy(int src, int dst, const struct xfer_opts *o, enum xfer_side *failed_side);
 

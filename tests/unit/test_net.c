@@ -1,0 +1,103 @@
+/* Unit tests for lib/net: which peers count as this host, and the file ->
+ * socket copy through the buffer that same-host uploads use. */
+#include "check.h"
+#include "net.h"
+#include "xfer.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A connected TCP pair on a loopback address: *client and *server, or -1s. */
+static void tcp_pair(int family, const char *addr, int *client, int *server)
+{
+	*client = *server = -1;
+	struct sockaddr_storage ss;
+	if (net_addr_parse(addr, &ss) != 0)
+		return;
+	int lfd = net_listen_addr(&ss, 0, 0);
+	if (lfd < 0)
+		return;
+	struct sockaddr_storage bound;
+	net_local_addr(lfd, &bound);
+	int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c >= 0 && connect(c, (struct sockaddr *)&bound, net_addr_len(&bound)) == 0) {
+		*client = c;
+		*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	} else if (c >= 0) {
+		close(c);
+	}
+	close(lfd);
+}
+
+TEST(peer_is_local_on_loopback)
+{
+	int c, s;
+	tcp_pair(AF_INET, "127.0.0.1", &c, &s);
+	CHECK(c >= 0 && s >= 0);
+	CHECK(net_peer_is_local(c));
+	CHECK(net_peer_is_local(s));
+	close(c);
+	close(s);
+	tcp_pair(AF_INET6, "::1", &c, &s);
+	if (c >= 0) { /* a machine without IPv6 loopback skips this half */
+		CHECK(net_peer_is_local(c));
+		close(c);
+		close(s);
+	}
+}
+
+TEST(peer_is_local_false_without_inet_peer)
+{
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK(!net_peer_is_local(sv[0])); /* not an internet peer at all */
+	close(sv[0]);
+	close(sv[1]);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(!net_peer_is_local(c)); /* not connected */
+	close(c);
+}
+
+TEST(copy_file_to_socket_through_buffer)
+{
+	char path[] = "/tmp/ferry-test-net-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	unlink(path);
+	static unsigned char block[200000];
+	for (size_t i = 0; i < sizeof block; i++)
+		block[i] = (unsigned char)(i * 7 + i / 251);
+	CHECK(write(fd, block, sizeof block) == (ssize_t)sizeof block);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	int c, s;
+	tcp_pair(AF_INET, "127.0.0.1", &c, &s);
+	CHECK(c >= 0 && s >= 0);
+	/* 200,000 bytes fit the loopback socket buffers: one thread is enough */
+	struct xfer_opts o = {.no_sendfile = true};
+	enum xfer_side side;
+	CHECK(xfer_copy(fd, c, &o, &side) == (int64_t)sizeof block);
+	close(c);
+	static unsigned char got[sizeof block + 1];
+	size_t n = 0;
+	for (int i = 0; i < 1000 && n < sizeof got; i++) {
+		ssize_t r = read(s, got + n, sizeof got - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	CHECK(n == sizeof block);
+	CHECK(memcmp(got, block, sizeof block) == 0);
+	close(s);
+	close(fd);
+}
+
+int main(void)
+{
+	RUN_ONE(peer_is_local_on_loopback);
+	RUN_ONE(peer_is_local_false_without_inet_peer);
+	RUN_ONE(copy_file_to_socket_through_buffer);
+	return check_tests_failed != 0;
+}
