@@ -821,9 +821,8 @@ int64_t ftpc_data_copy(struct ftpc *c, struct ftpc_data *d, int file_fd, const s
 		net_cork(d->fd, true);
 		/* To a server on this host the bytes go through a buffer instead:
 		 * the receiver then copies from fresh socket buffers, not from
-		 * our page cache lent by sendfile, and a 1 GiB put on loopback
-		 * measured 2.9 GB/s at 0.32 CPU s/GiB against sendfile's
-		 * 2.2 GB/s at 0.42 (docs/CLIENT.md). */
+		 * our page cache lent by sendfile; on loopback that measured as
+		 * fast or faster, at the same CPU or less (docs/CLIENT.md). */
 		struct xfer_opts local = *o;
 		local.no_sendfile = net_peer_is_local(d->fd);
 		return xfer_copy(file_fd, d->fd, &local, failed_side);
