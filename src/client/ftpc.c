@@ -385,8 +385,7 @@ int ftpc_connect(struct ftpc *c, const char *host, int port)
 	}
 	c->ctrl = fd;
 	set_socket_timeouts(fd, c->timeout_ms);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	net_nodelay(fd);
 	net_peer_addr(fd, &c->peer);
 	net_local_addr(fd, &c->local);
 	net_addr_unmap(&c->peer);
@@ -817,15 +816,19 @@ int64_t ftpc_data_copy(struct ftpc *c, struct ftpc_data *d, int file_fd, const s
 	if (!d->ssl) { /* zero-copy where the kernel allows */
 		if (!o->to_wire)
 			return xfer_copy(d->fd, file_fd, o, failed_side);
-		/* Full segments only; closing the connection sends the tail. */
-		net_cork(d->fd, true);
-		/* To a server on this host the bytes go through a buffer instead:
-		 * the receiver then copies from fresh socket buffers, not from
-		 * our page cache lent by sendfile; on loopback that measured as
-		 * fast or faster, at the same CPU or less (docs/CLIENT.md). */
-		struct xfer_opts local = *o;
-		local.no_sendfile = net_peer_is_local(d->fd);
-		return xfer_copy(file_fd, d->fd, &local, failed_side);
+		struct xfer_opts how = *o;
+		if (net_peer_is_local(d->fd)) {
+			/* A server on this host gets the bytes through a buffer,
+			 * each write sent at once: the receiver then copies from
+			 * fresh socket buffers, not from our page cache lent by
+			 * sendfile, and works in step with us (docs/CLIENT.md). */
+			how.no_sendfile = true;
+			net_nodelay(d->fd);
+		} else {
+			/* Full segments only; closing the connection sends the tail. */
+			net_cork(d->fd, true);
+		}
+		return xfer_copy(file_fd, d->fd, &how, failed_side);
 	}
 	enum xfer_side side = 0;
 	int64_t n = secure_copy(file_fd, d->fd, d->ssl, o, &side);

@@ -220,6 +220,12 @@ int net_cork(int fd, bool on)
 	return setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v) < 0 ? -errno : 0;
 }
 
+int net_nodelay(int fd)
+{
+	int one = 1;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ? -errno : 0;
+}
+
 bool net_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	struct sockaddr_storage x = *a, y = *b;

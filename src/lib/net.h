@@ -51,5 +51,7 @@ bool net_peer_is_local(int fd);
  * false) send what is held; anything else is sent within 200 ms at most.
  * 0 or -errno (not a TCP socket). */
 int net_cork(int fd, bool on);
+/* TCP_NODELAY: every write leaves at once. 0 or -errno. */
+int net_nodelay(int fd);
 
 #endif

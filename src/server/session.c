@@ -104,7 +104,7 @@ struct session *session_new(int fd, const struct config *cfg, unsigned long id, 
 	/* ABOR may arrive as urgent data (Telnet Synch): keep it in the stream. */
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	net_nodelay(fd);
 	s->last_active_ms = clock_ms();
 	if (loop_watch(&s->ctrl, EPOLLIN) < 0) {
 		session_free(s);

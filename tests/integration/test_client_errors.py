@@ -5,6 +5,7 @@ and downloads cut short. Each must give one clear line, a non-zero exit,
 and leave nothing half-written under a final name."""
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -159,19 +160,47 @@ class TestHostileServer(ClientErrorCase):
 
 
 class TestUploadSegments(ClientErrorCase):
+    """To a server on another host ferry corks an upload's data connection
+    (TCP_CORK): the kernel sends only full segments, and a small file leaves
+    in one segment with the FIN. The server is a fake in a private network
+    namespace behind a veth pair, and counts what its socket received
+    (ss(8)): the handshake's ACK, then the file with the FIN: 3 with the
+    SYN. Uncorked, the FIN follows alone (4), and a bulk upload ends every
+    sendfile() call in a short segment. (To a server on the same host ferry
+    writes through a buffer with TCP_NODELAY instead; docs/CLIENT.md.)"""
+
+    def remote_host(self):
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            self.skipTest("needs root and ip(8) for a network namespace")
+        tag = os.getpid() % 100000
+        name, outer, inner = "ferry-seg-%d" % tag, "fsa%d" % tag, "fsb%d" % tag
+        net = "10.213.%d" % (tag % 250)
+        r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=10)
+        if r.returncode != 0:
+            self.skipTest("no network namespaces here: " + r.stderr.strip())
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", name], timeout=10)
+        ns = ["ip", "netns", "exec", name]
+        for cmd in (["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
+                    ["ip", "link", "set", inner, "netns", name],
+                    ["ip", "addr", "add", net + ".1/30", "dev", outer],
+                    ["ip", "link", "set", outer, "up"],
+                    ns + ["ip", "addr", "add", net + ".2/30", "dev", inner],
+                    ns + ["ip", "link", "set", inner, "up"],
+                    ns + ["ip", "link", "set", "lo", "up"]):
+            subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+        # deleting the namespace deletes the pair; this covers a failed move
+        self.addCleanup(subprocess.run, ["ip", "link", "del", outer], capture_output=True, timeout=10)
+        return net + ".2", ns
+
     def test_small_upload_is_one_segment_with_fin(self):
-        """ferry corks an upload's data connection (TCP_CORK): the kernel
-        sends only full segments, and a small file leaves in one segment
-        with the FIN. The fake server counts what its socket received
-        (ss(8)): the handshake's ACK, then the file and the FIN: 3 with
-        the SYN. Uncorked, the FIN follows alone (4), and a bulk upload
-        ends every sendfile() call in a short segment."""
-        s = self.fake("normal")
+        host, ns = self.remote_host()
+        s = start_fake("normal", host=host, wrap=ns)
+        self.addCleanup(s.stop)
         src = os.path.join(self.tmp, "small.bin")
         with open(src, "wb") as f:
-            f.write(os.urandom(3000))
+            f.write(os.urandom(1000))  # under the veth's MSS
         for _ in range(3):  # three times: a lucky merge cannot pass it
-            p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "put", src, "x.bin",
+            p = self.ferry("-v", "--timeout", "5", host, str(s.port), "put", src, "x.bin",
                            timeout=30)
             self.assertEqual(p.returncode, 0, err(p))
-            self.assertIn("226 got 3000 bytes in 3 segments", err(p))
+            self.assertIn("226 got 1000 bytes in 3 segments", err(p))

@@ -38,9 +38,10 @@ FTPServer(("127.0.0.1", port), Handler).serve_forever()
 FAKE_SCRIPT = r"""
 import re, socket, subprocess, sys, threading, time
 mode, port = sys.argv[1], int(sys.argv[2])
+HOST = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
 lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-lst.bind(("127.0.0.1", port)); lst.listen(8)
+lst.bind((HOST, port)); lst.listen(8)
 
 def serve(c):
     f = c.makefile("rb")
@@ -81,7 +82,7 @@ def serve(c):
         elif verb == "EPSV":
             send("502 no EPSV here")
         elif verb == "PASV":
-            data_lst = socket.socket(); data_lst.bind(("127.0.0.1", 0)); data_lst.listen(1)
+            data_lst = socket.socket(); data_lst.bind((HOST, 0)); data_lst.listen(1)
             p = data_lst.getsockname()[1]
             send("227 Entering Passive Mode (10,9,8,7,%d,%d)" % (p >> 8, p & 255))
         elif verb in ("LIST", "NLST", "RETR"):
@@ -139,9 +140,11 @@ def start_pyftpd(root):
     return Server([PYTHON, "-c", PYFTPD_SCRIPT, root, str(port)], port)
 
 
-def start_fake(mode):
+def start_fake(mode, host="127.0.0.1", wrap=()):
+    """The fake server on host; wrap prefixes its command line (such as
+    ip netns exec NAME, which execs, so the PID stays the server's)."""
     port = free_port()
-    return Server([PYTHON, "-c", FAKE_SCRIPT, mode, str(port)], port)
+    return Server(list(wrap) + [PYTHON, "-c", FAKE_SCRIPT, mode, str(port), host], port, host=host)
 
 
 def run_ferry(args, input=None, cwd=None, env=None, timeout=60):
