@@ -204,3 +204,18 @@ class TestUploadSegments(ClientErrorCase):
                            timeout=30)
             self.assertEqual(p.returncode, 0, err(p))
             self.assertIn("226 got 1000 bytes in 3 segments", err(p))
+
+    def test_same_host_upload_is_sent_at_once(self):
+        # To a server on this host ferry writes through a buffer with
+        # TCP_NODELAY (docs/CLIENT.md): the file's segment leaves at once
+        # and the FIN follows alone, 4 segments with the SYN, where a
+        # corked socket would hold the data for the FIN (3).
+        s = self.fake("normal")
+        src = os.path.join(self.tmp, "small.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(1000))
+        for _ in range(3):
+            p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "put", src, "x.bin",
+                           timeout=30)
+            self.assertEqual(p.returncode, 0, err(p))
+            self.assertIn("226 got 1000 bytes in 4 segments", err(p))

@@ -1,12 +1,14 @@
 /* Unit tests for lib/net: which peers count as this host, and the file ->
  * socket copy through the buffer that same-host uploads use. */
 #include "check.h"
+#include "ferry_limits.h"
 #include "net.h"
 #include "xfer.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,12 +63,17 @@ TEST(peer_is_local_false_without_inet_peer)
 	close(c);
 }
 
+static int count_report(void *ctx, uint64_t bytes)
+{
+	(void)bytes;
+	++*(int *)ctx;
+	return 0;
+}
+
 TEST(copy_file_to_socket_through_buffer)
 {
-	char path[] = "/tmp/ferry-test-net-XXXXXX";
-	int fd = mkstemp(path);
+	int fd = memfd_create("ferry-test-net", MFD_CLOEXEC); /* a regular file, sendfile-able */
 	CHECK(fd >= 0);
-	unlink(path);
 	static unsigned char block[200000];
 	for (size_t i = 0; i < sizeof block; i++)
 		block[i] = (unsigned char)(i * 7 + i / 251);
@@ -75,10 +82,14 @@ TEST(copy_file_to_socket_through_buffer)
 	int c, s;
 	tcp_pair(AF_INET, "127.0.0.1", &c, &s);
 	CHECK(c >= 0 && s >= 0);
-	/* 200,000 bytes fit the loopback socket buffers: one thread is enough */
-	struct xfer_opts o = {.no_sendfile = true};
+	/* 200,000 bytes fit the loopback socket buffers: one thread is enough.
+	 * The buffer path reports after each 64 KiB block (4 reports), where
+	 * sendfile would report once per call of up to 512 KiB. */
+	int reports = 0;
+	struct xfer_opts o = {.no_sendfile = true, .progress = count_report, .ctx = &reports};
 	enum xfer_side side;
 	CHECK(xfer_copy(fd, c, &o, &side) == (int64_t)sizeof block);
+	CHECK(reports == (int)((sizeof block + FERRY_XFER_BUF - 1) / FERRY_XFER_BUF));
 	close(c);
 	static unsigned char got[sizeof block + 1];
 	size_t n = 0;
