@@ -340,7 +340,7 @@ static void do_get(struct c431 *k, const char *path)
 	if (port <= 65535) {
 		net_set_port(&addr, (int)port);
 		if (ftp_port_format(&addr, portarg, sizeof portarg) == 0)
-			lfd = net_listen_addr(&addr, (int)port, (int)port);
+			lfd = net_listen_addr(&addr, (int)port, (int)port, NULL);
 	}
 	if (lfd < 0) {
 		say("GET failed, FTP-data port not allocated.");

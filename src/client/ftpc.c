@@ -654,13 +654,12 @@ static int open_passive(struct ftpc *c, struct ftpc_data *d)
 /* Listens on our control address, ephemeral port; EPRT (or PORT) names it. */
 static int open_active(struct ftpc *c, struct ftpc_data *d)
 {
-	int lfd = net_listen_addr(&c->local, 0, 0);
+	struct sockaddr_storage here;
+	int lfd = net_listen_addr(&c->local, 0, 0, &here);
 	if (lfd < 0) {
 		set_err(c, "cannot listen for the data connection: %s", strerror(-lfd));
 		return lfd;
 	}
-	struct sockaddr_storage here;
-	net_local_addr(lfd, &here);
 	net_addr_unmap(&here);
 	d->listen_fd = lfd;
 	char arg[128];

@@ -61,7 +61,8 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
 	return fd;
 }
 
-int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi)
+int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
+		    struct sockaddr_storage *bound)
 {
 	struct sockaddr_storage ss = *addr;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -97,6 +98,12 @@ int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi)
 	}
 	if (listen(fd, 1) < 0)
 		goto fail;
+	if (bound) {
+		/* A port from the range is known; only the kernel knows its own pick. */
+		*bound = ss;
+		if (lo <= 0 && net_local_addr(fd, bound) < 0)
+			goto fail;
+	}
 	return fd;
 fail:;
 	int e = errno;

@@ -18,8 +18,10 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
  * ephemeral port when lo == 0. Non-blocking. With a range the port is
  * chosen here, with SO_REUSEADDR: ports whose last connections sit in
  * TIME_WAIT are taken at once, where the kernel's own search for a free
- * ephemeral port slows down as TIME_WAIT sockets pile up. */
-int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi);
+ * ephemeral port slows down as TIME_WAIT sockets pile up. The address
+ * bound goes to *bound unless it is NULL. */
+int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
+		    struct sockaddr_storage *bound);
 /* Resolves host and connects with a timeout; returns a blocking fd. */
 /* The kernel's ephemeral port range (ip_local_port_range), or the
  * IANA dynamic range 49152-65535 when it cannot be read. */

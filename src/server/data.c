@@ -624,31 +624,38 @@ static void on_data(struct ev_handler *h, uint32_t events)
 	pump(s);
 }
 
-static void on_pasv(struct ev_handler *h, uint32_t events)
+/* Takes the control peer's connection from the passive listener, if it
+ * has arrived; connections from any other host are closed unread (no
+ * passive-port theft). True once s->data holds the connection. */
+static bool pasv_accept(struct session *s)
 {
-	(void)events;
-	struct session *s = (struct session *)((char *)h - offsetof(struct session, pasv));
 	for (int i = 0; i < 4; i++) {
 		struct sockaddr_storage peer;
 		socklen_t sl = sizeof peer;
-		int fd = accept4(h->fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(s->pasv.fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
-			return;
-		/* Only the control peer may connect: no passive-port theft. */
+			return false;
 		if (!net_same_host(&peer, &s->peer)) {
 			close(fd);
 			continue;
 		}
 		close_pasv_fd(s);
 		close_data_fd(s);
-		s->data.fd = fd;
-		s->data.fn = on_data;
 		/* Not watched until a transfer needs it: a peer that hangs up
 		 * meanwhile is noticed when the transfer starts. */
-		if (s->xfer)
-			xfer_run(s);
-		return;
+		s->data.fd = fd;
+		s->data.fn = on_data;
+		return true;
 	}
+	return false;
+}
+
+static void on_pasv(struct ev_handler *h, uint32_t events)
+{
+	(void)events;
+	struct session *s = (struct session *)((char *)h - offsetof(struct session, pasv));
+	if (pasv_accept(s) && s->xfer)
+		xfer_run(s);
 }
 
 static void xfer_open(struct session *s, struct transfer *t, const char *text150);
@@ -689,8 +696,11 @@ static void xfer_open(struct session *s, struct transfer *t, const char *text150
 			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
-	/* Passive: run now if the client already connected, else wait for it. */
-	if (s->data.fd >= 0)
+	/* Passive: run now if the client already connected, else wait for it.
+	 * Its connection may sit unaccepted, its event queued behind this
+	 * command's: take it now, so the transfer starts at once and a small
+	 * file's 150 and 226 leave in one write. */
+	if (s->data.fd >= 0 || (s->pasv.fd >= 0 && pasv_accept(s)))
 		xfer_run(s);
 }
 
@@ -725,13 +735,12 @@ void data_passive(struct session *s, bool extended)
 		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
 		return;
 	}
-	int fd = net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi);
+	struct sockaddr_storage bound;
+	int fd = net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
 	if (fd < 0) {
 		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-fd));
 		return;
 	}
-	struct sockaddr_storage bound;
-	net_local_addr(fd, &bound);
 	s->pasv.fd = fd;
 	s->pasv.fn = on_pasv;
 	if (loop_watch(&s->pasv, EPOLLIN) < 0) {

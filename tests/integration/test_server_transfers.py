@@ -9,6 +9,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -16,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import TIMEOUT, ClassFerryd, give_to_server, make_file, sha256_file
+from harness import TIMEOUT, ClassFerryd, FerrydCase, give_to_server, make_file, sha256_file
 
 MiB = 1 << 20
 BIG = 256 * MiB
@@ -655,6 +656,67 @@ finally:
     srv.terminate()
     srv.wait(10)
 """
+
+
+def data_segs_in(sock):
+    """Segments with payload our socket has received, read off ss(8)."""
+    out = subprocess.run(["ss", "-tinH", "( sport = :%d )" % sock.getsockname()[1]],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    m = re.search(r"data_segs_in:(\d+)", out)
+    if not m:
+        raise AssertionError("no data_segs_in in ss output: %r" % out)
+    return int(m.group(1))
+
+
+class PassiveRaceTests(FerrydCase):
+    """A passive connection that arrives in the same wakeup as its RETR,
+    behind it, is taken at once: the small file is sent and its 150 and
+    226 leave together in one segment, with no second wakeup between.
+    The race is made certain by stopping the (single-process) server
+    while the client sends RETR and then connects."""
+
+    ferryd_args = ("--workers", "1")
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "small.bin"), "wb") as fh:
+            fh.write(os.urandom(5000))
+
+    def wait_stopped(self, pid):
+        for _ in range(500):
+            with open("/proc/%d/stat" % pid) as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return
+            time.sleep(0.01)
+        self.fail("the server did not stop")
+
+    def test_connection_behind_retr_is_taken_at_once(self):
+        pid = self.server.proc.pid
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        self.assertTrue(c.cmd("TYPE I").startswith("200"))
+        r = c.cmd("EPSV")
+        self.assertTrue(r.startswith("229"), r)
+        port = int(r.split("|")[3])
+        os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, pid, signal.SIGCONT)
+        self.wait_stopped(pid)
+        c.send("RETR small.bin\r\n")
+        d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        before = data_segs_in(c.sock)
+        os.kill(pid, signal.SIGCONT)
+        self.assertTrue(c.reply().startswith("150"))
+        self.assertTrue(c.reply().startswith("226"))
+        got = b""
+        for _ in range(100):
+            b = d.recv(65536)
+            if not b:
+                break
+            got += b
+        with open(os.path.join(self.root, "small.bin"), "rb") as fh:
+            self.assertEqual(got, fh.read())
+        self.assertEqual(data_segs_in(c.sock) - before, 1,
+                         "150 and 226 came in separate segments")
 
 
 class PassivePortsInTimeWaitTests(unittest.TestCase):

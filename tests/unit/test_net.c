@@ -19,11 +19,10 @@ static void tcp_pair(int family, const char *addr, int *client, int *server)
 	struct sockaddr_storage ss;
 	if (net_addr_parse(addr, &ss) != 0)
 		return;
-	int lfd = net_listen_addr(&ss, 0, 0);
+	struct sockaddr_storage bound;
+	int lfd = net_listen_addr(&ss, 0, 0, &bound);
 	if (lfd < 0)
 		return;
-	struct sockaddr_storage bound;
-	net_local_addr(lfd, &bound);
 	int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c >= 0 && connect(c, (struct sockaddr *)&bound, net_addr_len(&bound)) == 0) {
 		*client = c;
