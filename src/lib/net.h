@@ -47,11 +47,11 @@ int net_peer_addr(int fd, struct sockaddr_storage *out);
 bool net_peer_is_local(int fd);
 
 /* TCP_CORK on a data connection that carries a stream: the kernel then
- * sends only full segments. Without it every sendfile()/write() ends in a
- * short segment (loopback's MSS, 65,483 bytes, divides no buffer size), which
- * nearly doubles the packets of a bulk transfer. close() and net_cork(fd,
- * false) send what is held; anything else is sent within 200 ms at most.
- * 0 or -errno (not a TCP socket). */
+ * sends only full segments, and without it every sendfile()/write() can
+ * end in a short one. close() and net_cork(fd, false) send what is held;
+ * anything else is sent within 200 ms at most. Corking costs throughput on
+ * loopback, so ferryd corks a download only for its last call. 0 or -errno
+ * (not a TCP socket). */
 int net_cork(int fd, bool on);
 /* TCP_NODELAY: every write leaves at once. 0 or -errno. */
 int net_nodelay(int fd);

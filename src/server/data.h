@@ -32,6 +32,7 @@ struct transfer {
 	bool running;             /* data connection up, bytes moving */
 	bool handshaking;         /* PROT P: TLS handshake on the data connection */
 	bool want_other;          /* TLS needs the other direction's readiness */
+	bool corked;              /* RETR: TCP_CORK set for the last sendfile() */
 	long long commit_at;      /* STOR: data EOF seen; commit at this time unless
 				     the control connection dies first (0 = not yet) */
 	long long deadline_ms;    /* connect/accept deadline, then stall deadline */
