@@ -20,6 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* TLS upload: ciphertext OpenSSL reads from the socket per call. */
+#define TLS_READ_AHEAD (128 * 1024)
+
 /* Work per wakeup for one transfer, so busy transfers share the worker. */
 #define XFER_BUDGET (4 * FERRY_XFER_CHUNK)
 
@@ -465,29 +468,39 @@ static void pump_read_in(struct session *s, struct transfer *t)
 	bool ascii = s->type == 'A';
 	size_t budget = XFER_BUDGET;
 	bool eof = false;
+	bool starved = false; /* the socket is drained: epoll says when more comes */
 	int err = 0;
 	buf_clear(&t->stage);
-	/* TLS may hold a decrypted record the socket will not signal again:
-	 * drain it even past the budget (one record at most). */
-	while (budget > 0 || (s->data_ssl && SSL_pending(s->data_ssl) > 0)) {
+	/* TLS reads ahead: records can sit inside OpenSSL where the socket
+	 * will not signal them again. Drain them even past the budget (the
+	 * read-ahead buffer bounds them, the staging buffer stops them). */
+	while (budget > 0 || (s->data_ssl && SSL_has_pending(s->data_ssl))) {
 		if (t->stage.len + sizeof out > FERRY_COPY_CHUNK)
 			break; /* full: write, and come back for the rest */
-		ssize_t r = data_recv(s, in, sizeof in);
-		if (r == -EAGAIN)
+		/* Binary bytes land in the staging buffer directly. */
+		char *dst = ascii ? in : buf_tail(&t->stage, sizeof in);
+		if (!dst) {
+			err = -ENOMEM;
 			break;
+		}
+		ssize_t r = data_recv(s, dst, sizeof in);
+		if (r == -EAGAIN) {
+			starved = true;
+			break;
+		}
 		if (r < 0) {
 			err = -EPIPE;
 			break;
 		}
-		const char *src = in;
-		size_t n = (size_t)r;
-		if (ascii) {
-			n = r == 0 ? ascii_decode_finish(&t->ascii, out) : ascii_decode(&t->ascii, in, (size_t)r, out);
-			src = out;
-		}
-		if (buf_append(&t->stage, src, n) != 0) {
-			err = -ENOMEM;
-			break;
+		if (!ascii) {
+			buf_added(&t->stage, (size_t)r);
+		} else {
+			size_t n = r == 0 ? ascii_decode_finish(&t->ascii, out)
+					  : ascii_decode(&t->ascii, in, (size_t)r, out);
+			if (buf_append(&t->stage, out, n) != 0) {
+				err = -ENOMEM;
+				break;
+			}
 		}
 		if (r == 0) {
 			eof = true;
@@ -508,8 +521,8 @@ static void pump_read_in(struct session *s, struct transfer *t)
 		fail_errno(s, -err);
 	else if (eof)
 		stor_eof(s);
-	else if (s->data_ssl && SSL_pending(s->data_ssl) > 0)
-		worker_wake_at(s, clock_ms()); /* a record is still inside OpenSSL */
+	else if (s->data_ssl && !starved && SSL_has_pending(s->data_ssl))
+		worker_wake_at(s, clock_ms()); /* records are still inside OpenSSL */
 }
 
 static void pump(struct session *s)
@@ -582,6 +595,12 @@ static void xfer_run(struct session *s)
 		 * reset the connection, losing the upload's tail. */
 		if (s->data_ssl)
 			SSL_set_num_tickets(s->data_ssl, 0);
+		/* An upload's records are read in bulk, not as a header read
+		 * and a body read each: a tenth of the system calls. */
+		if (s->data_ssl && t->kind == XK_STOR) {
+			SSL_set_default_read_buffer_len(s->data_ssl, TLS_READ_AHEAD);
+			SSL_set_read_ahead(s->data_ssl, 1);
+		}
 		if (!s->data_ssl || SSL_set_fd(s->data_ssl, s->data.fd) != 1) {
 			xfer_fail(s, R_LOCAL_ERROR, "Cannot set up TLS for the data connection.");
 			return;
@@ -725,9 +744,11 @@ void xfer_tick(struct session *s, long long now)
 			worker_wake_at(s, t->commit_at);
 		return;
 	}
-	if (t && t->running && !t->handshaking && s->data_ssl && SSL_pending(s->data_ssl) > 0) {
-		pump(s); /* decrypted bytes wait inside OpenSSL, the socket is quiet */
-		return;
+	if (t && t->running && !t->handshaking && s->data_ssl && SSL_has_pending(s->data_ssl)) {
+		pump(s); /* records wait inside OpenSSL, the socket is quiet */
+		/* Only a partial record left: the stall deadline still counts. */
+		if (s->xfer != t || now < t->deadline_ms)
+			return;
 	}
 	if (!t || now < t->deadline_ms)
 		return;

@@ -3,11 +3,14 @@ data connections that must resume the control session, --tls-required,
 and hostile TLS input. Independent clients: curl, lftp, Python's ftplib."""
 import io
 import os
+import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import ftplib
@@ -208,6 +211,69 @@ class TestExplicitTls(TlsCase):
         self.assertTrue(c.closed(timeout=10))
         f = self.tls_ftp()
         self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+
+class TestTlsUploadReads(TlsCase):
+    """A PROT P upload is read ahead: OpenSSL takes whatever ciphertext
+    the socket holds in one read(2), not each record's header and body
+    in two. Counted with the server's read calls (/proc/PID/io syscr)
+    while it takes an upload that was queued with the server stopped."""
+
+    extra_args = ("--workers", "1")
+
+    def reads(self):
+        with open("/proc/%d/io" % self.server.proc.pid) as fh:
+            return int(re.search(r"syscr: (\d+)", fh.read()).group(1))
+
+    def test_upload_records_are_read_in_bulk(self):
+        pid = self.server.proc.pid
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        payload = os.urandom(96 * 1024)  # six full records
+        conn = f.transfercmd("STOR bulk.bin")
+        os.kill(pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, pid, signal.SIGCONT)
+        before = self.reads()
+        sender = threading.Thread(target=conn.sendall, args=(payload,))
+        sender.start()
+        time.sleep(0.3)  # queued on loopback while the server sleeps
+        os.kill(pid, signal.SIGCONT)
+        sender.join(harness.TIMEOUT)
+        self.assertFalse(sender.is_alive())
+        conn.unwrap()
+        conn.close()
+        self.assertTrue(f.voidresp().startswith("226"))
+        took = self.reads() - before
+        with open(os.path.join(self.root, "bulk.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), payload)
+        # Read ahead: a few reads. Record by record: two per record, 12 and up.
+        self.assertLessEqual(took, 8, "%d read calls for six records" % took)
+
+
+class TestTlsStalledRecord(TlsCase):
+    """Read ahead holds a partial record inside OpenSSL, where the socket
+    no longer signals it: an upload that stalls in mid-record must still
+    end at the data timeout (426), not hold its session forever."""
+
+    extra_args = ("--data-timeout", "2")
+
+    def test_partial_record_then_silence_times_out(self):
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("STOR stalled.bin")
+        conn.sendall(os.urandom(40000))  # whole records first
+        # Then the start of an application-data record: its header
+        # promises 16 KiB, a hundred bytes follow, then nothing.
+        raw = socket.socket(fileno=os.dup(conn.fileno()))
+        self.addCleanup(raw.close)
+        raw.sendall(bytes([23, 3, 3, 0x40, 0x11]) + os.urandom(100))
+        f.sock.settimeout(15)
+        with self.assertRaises(ftplib.error_temp) as cm:
+            f.voidresp()
+        self.assertTrue(str(cm.exception).startswith("426"), cm.exception)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "stalled.bin")))
+        self.assertEqual(f.sendcmd("NOOP")[:3], "200")
+        conn.close()
 
 
 class TestTlsRequired(TlsCase):
