@@ -1001,6 +1001,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="about 2 minutes, smaller rows")
     ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; --quick 1)")
+    ap.add_argument("--bulk-reps", type=int,
+                    help="repetitions of the 1 GiB rows (1, 2, 7, 8) and the limits, whose "
+                         "cells swing most on a VM (default: at least 5; --quick: --reps)")
     ap.add_argument("--rows", default="0,1,2,3,4,5,6,7,8",
                     help="rows to run (0 = machine limits)")
     ap.add_argument("--servers", default=",".join(SERVERS))
@@ -1019,6 +1022,7 @@ def main():
     servers = [s for s in cfg.servers.split(",") if s]
     q = cfg.quick
     cfg.reps = cfg.reps or (1 if q else 3)
+    cfg.bulk_reps = cfg.bulk_reps or (cfg.reps if q else max(cfg.reps, 5))
     cfg.big = 256 * MiB if q else GiB
     cfg.nsmall = 500 if q else 2000
     cfg.nchurn = 400 if q else 2000
@@ -1120,40 +1124,43 @@ def main():
                 log("bench: %-10s ftp://%s:%s@%s:%d/ pid %d" % (
                     s, login_name(s), PASSWORD, HOST, PORTS[s], sv[s].proc.pid))
             time.sleep(min(cfg.serve, 3600))
-            cfg.reps = 0
-        for rep in range(cfg.reps):
-            log("bench: repetition %d/%d" % (rep + 1, cfg.reps))
+            cfg.reps = cfg.bulk_reps = 0
+        for rep in range(max(cfg.reps, cfg.bulk_reps)):
+            log("bench: repetition %d/%d" % (rep + 1, max(cfg.reps, cfg.bulk_reps)))
             order = main_up[rep % len(main_up):] + main_up[:rep % len(main_up)]
-            if 0 in rows:
+            # the 1 GiB rows and the limits get bulk_reps, the others reps
+            rows_now = ((rows & {3, 4, 5, 6} if rep < cfg.reps else set()) |
+                        (rows & {0, 1, 2, 7, 8} if rep < cfg.bulk_reps else set()))
+            if 0 in rows_now:
                 cell("L iperf3 1 stream", None, lambda c: limit_iperf(c, root, env, False))
                 cell("L iperf3 1 stream -Z", None, lambda c: limit_iperf(c, root, env, True))
                 cell("L page-cache read", None, limit_pagecache)
             for s in order:
-                if 1 in rows:
+                if 1 in rows_now:
                     cell("1 RETR big", s, row_retr)
-                if 2 in rows:
+                if 2 in rows_now:
                     cell("2 STOR big", s, row_stor)
             for s in order:
-                if 3 in rows:
+                if 3 in rows_now:
                     cell("3 RETR %d×16K 1 session" % cfg.nsmall, s, row_small)
             for s in order:
-                if 4 in rows:
+                if 4 in rows_now:
                     cell("4 churn %d/32 par" % cfg.nchurn, s, row_churn)
             for s in order:
-                if 6 in rows:
+                if 6 in rows_now:
                     cell("6 %d×RETR %dMiB" % (cfg.nconc, cfg.conc_size // MiB), s, row_conc)
-            if 5 in rows:
+            if 5 in rows_now:
                 for n in cfg.idle_sizes:
                     for s in order:
                         forking = s in ("vsftpd", "proftpd", "pure-ftpd")
                         if n > 2000 and forking and not cfg.idle_all_10k:
                             continue
                         cell("5 idle %d" % n, s, row_idle, n)
-            if 7 in rows:
+            if 7 in rows_now:
                 for s in [x for x in ("ferryd-tls", "vsftpd-tls") if x in up][::(1 if rep % 2 == 0 else -1)]:
                     cell("7 FTPS RETR big", s, row_retr, True)
                     cell("7 FTPS STOR big", s, row_stor, True)
-            if 8 in rows and "ferryd" in up:
+            if 8 in rows_now and "ferryd" in up:
                 tools = ["ferry", "curl", "lftp"]
                 tools = tools[rep % 3:] + tools[:rep % 3]
                 for d in ("get", "put"):
@@ -1186,8 +1193,9 @@ def render(cfg, results, servers, machine, load0, load1, notes, cmdline, elapsed
     L.append("# ferry benchmark\n")
     L.append("Command: `%s`  " % cmdline)
     L.append("Machine: %s  " % machine)
-    L.append("Load average before/after: %s / %s; %d repetition(s), run took %.0f s.\n"
-             % (" ".join(load0), " ".join(load1), cfg.reps, elapsed))
+    L.append("Load average before/after: %s / %s; %d repetition(s), %d of the 1 GiB rows "
+             "and the limits; run took %.0f s.\n"
+             % (" ".join(load0), " ".join(load1), cfg.reps, cfg.bulk_reps, elapsed))
     L.append("Cells: median (min–max) over repetitions.  Ratio: ferryd / best anchor "
              "(for lower-is-better metrics, marked ↓, a ratio below 1 means ferryd is better).\n")
     anchors = [s for s in servers if s != "ferryd"]
