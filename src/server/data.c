@@ -747,7 +747,7 @@ void xfer_tick(struct session *s, long long now)
 	if (t && t->running && !t->handshaking && s->data_ssl && SSL_has_pending(s->data_ssl)) {
 		pump(s); /* records wait inside OpenSSL, the socket is quiet */
 		/* Only a partial record left: the stall deadline still counts. */
-		if (s->xfer != t || now < t->deadline_ms)
+		if (s->xfer != t)
 			return;
 	}
 	if (!t || now < t->deadline_ms)

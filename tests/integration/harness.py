@@ -148,6 +148,20 @@ class Server:
         return self._read(self.err)
 
 
+def pause_process(case, pid):
+    """SIGSTOPs pid and waits until it is stopped; the test's cleanup
+    continues it. Lets a test queue input that the process then finds
+    all at once, in one wakeup."""
+    os.kill(pid, signal.SIGSTOP)
+    case.addCleanup(os.kill, pid, signal.SIGCONT)
+    for _ in range(500):
+        with open("/proc/%d/stat" % pid) as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                return
+        time.sleep(0.01)
+    case.fail("process %d did not stop" % pid)
+
+
 def start_ferryd(root, *args, port=None, host="127.0.0.1"):
     """Starts ferryd on port (or a free one). A free port can be taken by
     another process between the probe and ferryd's bind (tests run beside

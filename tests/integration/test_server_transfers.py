@@ -18,7 +18,8 @@ import threading
 import time
 import unittest
 
-from harness import TIMEOUT, ClassFerryd, FerrydCase, give_to_server, make_file, sha256_file
+from harness import (TIMEOUT, ClassFerryd, FerrydCase, give_to_server, make_file, pause_process,
+                     sha256_file)
 
 MiB = 1 << 20
 BIG = 256 * MiB
@@ -725,14 +726,6 @@ class PassiveRaceTests(FerrydCase):
         with open(os.path.join(self.root, "small.bin"), "wb") as fh:
             fh.write(os.urandom(5000))
 
-    def wait_stopped(self, pid):
-        for _ in range(500):
-            with open("/proc/%d/stat" % pid) as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
-                    return
-            time.sleep(0.01)
-        self.fail("the server did not stop")
-
     def test_connection_behind_retr_is_taken_at_once(self):
         pid = self.server.proc.pid
         c = self.raw()
@@ -741,9 +734,7 @@ class PassiveRaceTests(FerrydCase):
         r = c.cmd("EPSV")
         self.assertTrue(r.startswith("229"), r)
         port = int(r.split("|")[3])
-        os.kill(pid, signal.SIGSTOP)
-        self.addCleanup(os.kill, pid, signal.SIGCONT)
-        self.wait_stopped(pid)
+        pause_process(self, pid)
         c.send("RETR small.bin\r\n")
         d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.addCleanup(d.close)

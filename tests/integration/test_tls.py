@@ -231,8 +231,7 @@ class TestTlsUploadReads(TlsCase):
         f.voidcmd("TYPE I")
         payload = os.urandom(96 * 1024)  # six full records
         conn = f.transfercmd("STOR bulk.bin")
-        os.kill(pid, signal.SIGSTOP)
-        self.addCleanup(os.kill, pid, signal.SIGCONT)
+        harness.pause_process(self, pid)
         before = self.reads()
         sender = threading.Thread(target=conn.sendall, args=(payload,))
         sender.start()
