@@ -259,6 +259,14 @@ class Server:
         self.proc = None
 
     def start(self, logdir):
+        # A server already on the port (another bench run, a leftover) would
+        # answer in place of this one and be measured under its name.
+        try:
+            socket.create_connection((HOST, self.port), timeout=2).close()
+        except OSError:
+            pass
+        else:
+            raise RuntimeError("port %d is already in use (another bench run?)" % self.port)
         cgp = self.cg.path
         # Join the cgroup before exec so every process the server forks is
         # counted, even the ones that exit before we read the totals.
@@ -291,7 +299,9 @@ class Server:
         raise RuntimeError("%s did not answer on port %d" % (self.name, self.port))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return  # never started: its cgroup may belong to another run
+        if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -1119,6 +1129,8 @@ def main():
                 log("bench:", notes[-1])
         up = [s for s in names if sv[s].proc and sv[s].proc.poll() is None]
         main_up = [s for s in servers if s in up]
+        if not main_up:
+            raise SystemExit("bench: no server started: " + "; ".join(notes))
         if cfg.serve:
             for s in up:
                 log("bench: %-10s ftp://%s:%s@%s:%d/ pid %d" % (
