@@ -72,11 +72,16 @@ clean:
 # Benchmark against vsftpd, proftpd, pure-ftpd and pyftpdlib (bench/README.md).
 # Runs as root; ARGS passes options, e.g. make bench ARGS='--rows 1,2'.
 .PHONY: bench-quick
-bench: deps all
+bench: deps all $(B)/small_client
 	$(PYTHON) bench/run.py $(ARGS)
 
-bench-quick: deps all
+bench-quick: deps all $(B)/small_client
 	$(PYTHON) bench/run.py --quick $(ARGS)
+
+# Row 3's load client (bench/small_client.c).
+$(B)/small_client: bench/small_client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # ---- fuzzing (docs/FUZZING.md) ------------------------------------------
 # Every fuzz/fuzz_NAME.c is a libFuzzer target. `all` links each one with

@@ -653,76 +653,16 @@ def row_stor(cfg, sv, server, tls=False):
     return {"MB/s": cfg.big / float(t) / 1e6, "cpu s/GiB": scpu / cfg.big * GiB}
 
 
-class Ctl:
-    """A lean FTP control connection: one recv buffer, no ftplib layers."""
-    def __init__(self, port, timeout=60):
-        self.s = socket.create_connection((HOST, port), timeout=timeout)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def reply(self):
-        for _ in range(10000):
-            i = self.buf.find(b"\n")
-            if i >= 0:
-                line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
-                if line[3:4] == b" ":
-                    return int(line[:3]), line
-                continue  # multi-line reply: skip to its last line
-            d = self.s.recv(65536)
-            if not d:
-                raise OSError("control connection closed")
-            self.buf += d
-        raise OSError("reply too long")
-
-    def cmd(self, text, want):
-        self.s.sendall(text.encode() + b"\r\n")
-        code, line = self.reply()
-        if code // 100 != want // 100:
-            raise OSError("%s: %r" % (text.split()[0], line))
-        return line
-
-
-def small_client(port, user, names):
-    """Row 3's client: RETR every name over one logged-in session."""
-    c = Ctl(port)
-    c.reply()
-    c.cmd("USER " + user, 331)
-    c.cmd("PASS " + PASSWORD, 230)
-    c.cmd("TYPE I", 200)
-    buf = bytearray(256 * 1024)
-    total = 0
-    t0 = time.perf_counter()
-    for name in names:
-        line = c.cmd("EPSV", 229)
-        dport = int(line.split(b"|")[3])
-        d = socket.create_connection((HOST, dport), timeout=60)
-        c.s.sendall(b"RETR " + name.encode() + b"\r\n")
-        code, line = c.reply()
-        if code not in (125, 150):
-            raise OSError("RETR: %r" % line)
-        for _ in range(1 << 20):
-            n = d.recv_into(buf)
-            if not n:
-                break
-            total += n
-        d.close()
-        code, line = c.reply()
-        if code != 226:
-            raise OSError("after RETR: %r" % line)
-    wall = time.perf_counter() - t0
-    c.cmd("QUIT", 221)
-    return wall, total
-
-
 def row_small(cfg, sv, server):
     files = ["small/f%04d" % i for i in range(cfg.nsmall)]
     prepare(cfg, [os.path.join(cfg.data, f) for f in files], mem=256 * MiB)
     # curl keeps one control connection for many URLs but stalls between
-    # them here, so the client is a lean Python loop over raw sockets, run
-    # as its own process so its CPU time is measured.
+    # them here, so the client is bench/small_client.c: C, so that it costs
+    # a fraction of any server's time per file; a process of its own, so
+    # its CPU time is measured.
     c0 = sv[server].cg.cpu()
-    wall, ccpu, out, _ = client([PY, os.path.abspath(__file__), "--small-client",
-                                 str(PORTS[server]), login_name(server), str(cfg.nsmall)])
+    wall, ccpu, out, _ = client([os.path.join(BUILD, "small_client"), str(PORTS[server]),
+                                 login_name(server), PASSWORD, str(cfg.nsmall)])
     scpu = sv[server].cg.cpu() - c0
     inner, total = out.split()
     assert int(total) == cfg.nsmall * 16384, (total, cfg.nsmall)
@@ -1003,11 +943,6 @@ def fmt(vals):
 
 
 def main():
-    if sys.argv[1:2] == ["--small-client"]:
-        port, user, n = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-        wall, total = small_client(port, user, ["small/f%04d" % i for i in range(n)])
-        print(wall, total)
-        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="about 2 minutes, smaller rows")
     ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; --quick 1)")
@@ -1077,7 +1012,7 @@ def main():
     cfg.tmp = tempfile.mkdtemp(prefix="ferry-bench-")
     # private copies, so a rebuild of build/ during the run changes nothing
     global BUILD
-    for b in ("ferryd", "ferry"):
+    for b in ("ferryd", "ferry", "small_client"):
         shutil.copy2(os.path.join(BUILD, b), os.path.join(cfg.tmp, b))
     os.chmod(cfg.tmp, 0o755)
     BUILD = cfg.tmp
