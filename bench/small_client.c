@@ -31,6 +31,7 @@ struct control {
 	int fd;
 	char buf[REPLY_MAX];
 	size_t len;		/* bytes of buf not yet consumed */
+	char open_code[4];	/* "ddd" while inside a multi-line reply, else "" */
 };
 
 static void die(const char *fmt, ...)
@@ -74,15 +75,33 @@ static void send_all(int fd, const char *p, size_t n)
 	}
 }
 
-/* Reads one complete reply; returns its code and copies its last line
- * (NUL-terminated, CRLF kept) into line. */
+static int is_code(const char *p)
+{
+	return p[0] >= '1' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9';
+}
+
+/* Reads one complete reply (RFC 959 4.2: a multi-line reply ends at the
+ * line that starts with its code and a space); returns its code and copies
+ * its last line (NUL-terminated, CRLF kept) into line. */
 static int read_reply(struct control *c, char *line, size_t cap)
 {
 	for (;;) {
 		char *nl;
 		while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
 			size_t n = (size_t)(nl - c->buf) + 1;
-			int last = n >= 4 && c->buf[0] >= '1' && c->buf[0] <= '5' && c->buf[3] == ' ';
+			int coded = n >= 4 && is_code(c->buf);
+			int last = 0;
+			if (c->open_code[0] == '\0') {
+				if (!coded)
+					die("reply without a code: %.*s", (int)n, c->buf);
+				if (c->buf[3] == '-')
+					memcpy(c->open_code, c->buf, 3);
+				else
+					last = 1;
+			} else if (coded && memcmp(c->buf, c->open_code, 3) == 0 && c->buf[3] == ' ') {
+				c->open_code[0] = '\0';
+				last = 1;
+			}
 			int code = last ? atoi(c->buf) : 0;
 			if (last) {
 				size_t m = n < cap ? n : cap - 1;

@@ -61,54 +61,70 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
 	return fd;
 }
 
+/* A listening socket on *ss with a port from [lo, hi], leaving that port in
+ * *ss; -errno if none is free. SO_REUSEADDR lets bind() take a port whose
+ * last connections sit in TIME_WAIT, but it also lets two sockets bind the
+ * same free port (another worker choosing at the same moment, any process
+ * that set the option): the second listen() then fails with EADDRINUSE, and
+ * its socket, bound for good, is replaced before the next port is tried. */
+static int listen_in_range(struct sockaddr_storage *ss, int lo, int hi)
+{
+	/* Start at a pseudo-random offset so concurrent sessions spread over
+	 * the range instead of all probing from lo. The pid keeps workers
+	 * forked together (same counter, same clock) from picking alike. */
+	int span = hi - lo + 1;
+	static unsigned calls;
+	unsigned seed = (unsigned)clock_ms() ^ (calls++ * 40503u) ^ ((unsigned)getpid() * 2246822519u);
+	int start = (int)(seed * 2654435761u % (unsigned)span);
+	int fd = -1;
+	for (int i = 0; i < span; i++) {
+		if (fd < 0) {
+			fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (fd < 0)
+				return -errno;
+			int one = 1;
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		}
+		net_set_port(ss, lo + (start + i) % span);
+		if (bind(fd, (struct sockaddr *)ss, net_addr_len(ss)) < 0) {
+			if (errno != EADDRINUSE)
+				break;
+			continue; /* still unbound: the same socket tries the next port */
+		}
+		if (listen(fd, 1) == 0)
+			return fd;
+		if (errno != EADDRINUSE)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	int e = fd < 0 ? EADDRINUSE : errno;
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
 int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
 		    struct sockaddr_storage *bound)
 {
 	struct sockaddr_storage ss = *addr;
+	if (lo > 0) {
+		int fd = listen_in_range(&ss, lo, hi);
+		if (fd >= 0 && bound)
+			*bound = ss; /* the port chosen here; no getsockname needed */
+		return fd;
+	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (lo <= 0) {
-		net_set_port(&ss, 0);
-		if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0)
-			goto fail;
-	} else {
-		/* Start at a pseudo-random offset so concurrent sessions spread
-		 * over the range instead of all probing from lo. */
-		/* A small range must not run dry while the last data
-		 * connections on its ports sit in TIME_WAIT. */
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		int span = hi - lo + 1;
-		static unsigned calls;
-		unsigned seed = (unsigned)clock_ms() ^ (calls++ * 40503u);
-		int start = (int)(seed * 2654435761u % (unsigned)span);
-		int i;
-		for (i = 0; i < span; i++) {
-			net_set_port(&ss, lo + (start + i) % span);
-			if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) == 0)
-				break;
-			if (errno != EADDRINUSE)
-				goto fail;
-		}
-		if (i == span) {
-			errno = EADDRINUSE;
-			goto fail;
-		}
-	}
-	if (listen(fd, 1) < 0)
-		goto fail;
-	if (bound) {
-		/* A port from the range is known; only the kernel knows its own pick. */
-		*bound = ss;
-		if (lo <= 0 && net_local_addr(fd, bound) < 0)
-			goto fail;
+	net_set_port(&ss, 0);
+	if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0 || listen(fd, 1) < 0 ||
+	    (bound && net_local_addr(fd, bound) < 0)) {
+		int e = errno;
+		close(fd);
+		return -e;
 	}
 	return fd;
-fail:;
-	int e = errno;
-	close(fd);
-	return -e;
 }
 
 void net_ephemeral_range(int *lo, int *hi)

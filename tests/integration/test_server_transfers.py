@@ -754,6 +754,84 @@ class PassiveRaceTests(FerrydCase):
                          "150 and 226 came in separate segments")
 
 
+def two_free_ports():
+    """Ports p and p + 1, both free on 127.0.0.1 just now."""
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            p = a.getsockname()[1]
+            if p >= 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", p + 1))
+                except OSError:
+                    continue
+        return p
+    raise AssertionError("no two adjacent free ports")
+
+
+class PassiveListenFailureTests(unittest.TestCase):
+    """SO_REUSEADDR lets two sockets bind one free port when neither listens
+    yet (two workers picking the same port at the same moment); the second
+    listen() then fails with EADDRINUSE. ferryd moves on to the next port of
+    its range instead of failing PASV with 425. The lost race is made
+    certain with strace's fault injection: the second listen() of the
+    single-process server (the first PASV's; the first is the control
+    socket's) fails with EADDRINUSE."""
+
+    def test_pasv_survives_a_listen_that_loses_its_port(self):
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("needs strace(1) for fault injection")
+        from harness import FERRYD, Server
+        tmp = tempfile.mkdtemp(prefix="ferry-listen-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        root = os.path.join(tmp, "root")
+        os.mkdir(root)
+        with open(os.path.join(root, "f.txt"), "wb") as fh:
+            fh.write(b"through the other port\n")
+        give_to_server(tmp, root)
+        log = os.path.join(tmp, "strace.log")
+        p = two_free_ports()
+        port = two_free_ports()
+        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=listen",
+                         "-e", "inject=listen:error=EADDRINUSE:when=2",
+                         FERRYD, "--root", root, "--port", str(port), "-b", "127.0.0.1",
+                         "--workers", "1", "--no-sandbox", "--pasv-ports", "%d-%d" % (p, p + 1)],
+                        port)
+        self.addCleanup(self.stop_traced, server)
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", port, timeout=TIMEOUT)
+        self.addCleanup(f.close)
+        f.login()
+        for i in range(3):
+            r = f.sendcmd("PASV")
+            self.assertTrue(r.startswith("227"), "PASV %d: %s" % (i, r))
+        out = io.BytesIO()
+        f.retrbinary("RETR f.txt", out.write)
+        self.assertEqual(out.getvalue(), b"through the other port\n")
+        with open(log) as fh:
+            self.assertEqual(fh.read().count("(INJECTED)"), 1)
+
+    @staticmethod
+    def stop_traced(server):
+        """Ends ferryd by its PID (strace's child); strace then exits."""
+        children = []
+        for _ in range(100):
+            with open("/proc/%d/task/%d/children" % (server.proc.pid, server.proc.pid)) as fh:
+                children = [int(x) for x in fh.read().split()]
+            if children:
+                break
+            time.sleep(0.01)
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            server.stop()
+
+
 class PassivePortsInTimeWaitTests(unittest.TestCase):
     """Passive mode goes on when every port of the range sits in TIME_WAIT.
     The server closes a download's data connection first, so each passive
