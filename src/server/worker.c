@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include "data.h"
+#include "failwin.h"
 #include "ferry_limits.h"
 #include "loop.h"
 #include "net.h"
@@ -31,8 +32,7 @@ struct shared_counters {
 	atomic_ulong next_id;
 	atomic_int sessions;
 	atomic_int per_ip[IP_SLOTS];
-	atomic_int fails[IP_SLOTS];          /* failed logins in the current window */
-	atomic_llong fail_window[IP_SLOTS];  /* CLOCK_MONOTONIC ms when it began */
+	failwin login_fails[IP_SLOTS];       /* failed logins per slot */
 };
 
 static struct shared_counters *shared;
@@ -100,20 +100,13 @@ void worker_session_gone(struct session *s)
 
 void worker_login_failed(unsigned slot)
 {
-	long long now = clock_ms();
-	long long start = atomic_load(&shared->fail_window[slot]);
-	if (now - start > FERRY_IP_FAIL_WINDOW_MS &&
-	    atomic_compare_exchange_strong(&shared->fail_window[slot], &start, now))
-		atomic_store(&shared->fails[slot], 0);
-	atomic_fetch_add(&shared->fails[slot], 1);
+	failwin_add(&shared->login_fails[slot], clock_ms(), FERRY_IP_FAIL_WINDOW_MS);
 }
 
 bool worker_logins_blocked(unsigned slot)
 {
-	long long start = atomic_load(&shared->fail_window[slot]);
-	if (clock_ms() - start > FERRY_IP_FAIL_WINDOW_MS)
-		return false;
-	return atomic_load(&shared->fails[slot]) >= FERRY_IP_FAILS_MAX;
+	return failwin_count(&shared->login_fails[slot], clock_ms(), FERRY_IP_FAIL_WINDOW_MS) >=
+	       FERRY_IP_FAILS_MAX;
 }
 
 static unsigned ip_slot_of(const struct sockaddr_storage *peer)
