@@ -79,9 +79,9 @@ bench-quick: deps all $(B)/small_client
 	$(PYTHON) bench/run.py --quick $(ARGS)
 
 # Row 3's load client (bench/small_client.c).
-$(B)/small_client: bench/small_client.c
+$(B)/small_client: bench/small_client.c $(B)/libferry.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libferry.a -lssl -lcrypto
 
 # ---- fuzzing (docs/FUZZING.md) ------------------------------------------
 # Every fuzz/fuzz_NAME.c is a libFuzzer target. `all` links each one with

@@ -11,8 +11,15 @@
  *
  * It is C so that the client costs a fraction of what the server does per
  * file and the row measures servers; a Python loop needed 200-240 us per
- * file, more than any server. Every socket wait times out after 60 s.
+ * file, more than any server. Replies are read with ferry's own line reader
+ * and reply parser (src/lib). Every socket wait times out after 60 s.
  */
+#include "ferry_limits.h"
+#include "ftpaddr.h"
+#include "line.h"
+#include "num.h"
+#include "reply.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,13 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { REPLY_MAX = 8192, DATA_BUF = 256 * 1024, WAIT_SECONDS = 60 };
+enum { DATA_BUF = 256 * 1024, WAIT_SECONDS = 60 };
 
+/* The control connection: bytes read, not yet fed to the line reader. */
 struct control {
 	int fd;
-	char buf[REPLY_MAX];
-	size_t len;		/* bytes of buf not yet consumed */
-	char open_code[4];	/* "ddd" while inside a multi-line reply, else "" */
+	char in[4096];
+	size_t pos, len;
+	struct line_reader lr;
+	struct reply_parser rp;
 };
 
 static void die(const char *fmt, ...)
@@ -75,57 +84,39 @@ static void send_all(int fd, const char *p, size_t n)
 	}
 }
 
-static int is_code(const char *p)
+/* Reads one complete reply with ferry's own parsers; returns its code, its
+ * text in c->rp.text. */
+static int read_reply(struct control *c)
 {
-	return p[0] >= '1' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9';
-}
-
-/* Reads one complete reply (RFC 959 4.2: a multi-line reply ends at the
- * line that starts with its code and a space); returns its code and copies
- * its last line (NUL-terminated, CRLF kept) into line. */
-static int read_reply(struct control *c, char *line, size_t cap)
-{
+	reply_parser_reset(&c->rp);
 	for (;;) {
-		char *nl;
-		while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
-			size_t n = (size_t)(nl - c->buf) + 1;
-			int coded = n >= 4 && is_code(c->buf);
-			int last = 0;
-			if (c->open_code[0] == '\0') {
-				if (!coded)
-					die("reply without a code: %.*s", (int)n, c->buf);
-				if (c->buf[3] == '-')
-					memcpy(c->open_code, c->buf, 3);
-				else
-					last = 1;
-			} else if (coded && memcmp(c->buf, c->open_code, 3) == 0 && c->buf[3] == ' ') {
-				c->open_code[0] = '\0';
-				last = 1;
-			}
-			int code = last ? atoi(c->buf) : 0;
-			if (last) {
-				size_t m = n < cap ? n : cap - 1;
-				memcpy(line, c->buf, m);
-				line[m] = '\0';
-			}
-			memmove(c->buf, c->buf + n, c->len - n);
-			c->len -= n;
-			if (last)
-				return code;
+		while (c->pos < c->len) {
+			size_t used = 0;
+			enum line_result r = line_feed(&c->lr, c->in + c->pos, c->len - c->pos, &used);
+			c->pos += used;
+			if (r == LINE_MORE)
+				break;
+			if (r == LINE_TOO_LONG)
+				die("reply line longer than %d bytes", FERRY_LINE_MAX);
+			int fed = reply_parser_feed(&c->rp, c->lr.line.data);
+			line_reset(&c->lr);
+			if (fed < 0)
+				die("bad reply: %s", strerror(-fed));
+			if (fed == 1)
+				return c->rp.code;
 		}
-		if (c->len == sizeof c->buf)
-			die("reply line longer than %d bytes", REPLY_MAX);
-		ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+		ssize_t r = recv(c->fd, c->in, sizeof c->in, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			die("control connection: %s", r < 0 ? strerror(errno) : "closed by the server");
-		c->len += (size_t)r;
+		c->pos = 0;
+		c->len = (size_t)r;
 	}
 }
 
 /* Sends a command and checks that the reply's first digit is want's. */
-static void command(struct control *c, const char *text, int want, char *line, size_t cap)
+static void command(struct control *c, const char *text, int want)
 {
 	char out[600];
 	int n = snprintf(out, sizeof out, "%s\r\n", text);
@@ -133,32 +124,17 @@ static void command(struct control *c, const char *text, int want, char *line, s
 	if (n < 0 || (size_t)n >= sizeof out)
 		die("command too long");
 	send_all(c->fd, out, (size_t)n);
-	int code = read_reply(c, line, cap);
+	int code = read_reply(c);
 	if (code / 100 != want / 100)
-		die("%.4s: %s", text, line);
+		die("%.4s: %d %s", text, code, c->rp.text.data);
 }
 
-static unsigned epsv_port(const char *line)
+static long number(const char *s, long lo, long hi, const char *what)
 {
-	const char *p = strstr(line, "(|||");
-	char *end;
-	unsigned long port;
+	long v;
 
-	if (p == NULL)
-		die("EPSV reply without a port: %s", line);
-	port = strtoul(p + 4, &end, 10);
-	if (*end != '|' || port == 0 || port > 65535)
-		die("EPSV reply with a bad port: %s", line);
-	return (unsigned)port;
-}
-
-static unsigned long number(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0')
-		die("%s is not a number: %s", what, s);
+	if (num_parse_long(s, lo, hi, &v) != 0)
+		die("%s must be a number from %ld to %ld: %s", what, lo, hi, s);
 	return v;
 }
 
@@ -166,37 +142,40 @@ int main(int argc, char **argv)
 {
 	static char data[DATA_BUF];
 	static struct control c;
-	char line[REPLY_MAX], text[600];
+	char text[600];
 	struct timespec t0, t1;
 	unsigned long long total = 0;
 	int one = 1;
 
 	if (argc != 5)
 		die("usage: small_client PORT USER PASSWORD COUNT");
-	unsigned port = (unsigned)number(argv[1], "PORT");
-	unsigned long count = number(argv[4], "COUNT");
-	if (count > 10000)
-		die("COUNT is at most 10000 (small/f0000 .. small/f9999)");
+	unsigned port = (unsigned)number(argv[1], 1, 65535, "PORT");
+	long count = number(argv[4], 0, 10000, "COUNT"); /* small/f0000 .. small/f9999 */
 
+	line_init(&c.lr, FERRY_LINE_MAX, false);
+	reply_parser_init(&c.rp, FERRY_REPLY_MAX);
 	c.fd = dial(port);
 	setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (read_reply(&c, line, sizeof line) != 220)
-		die("greeting: %s", line);
+	if (read_reply(&c) != 220)
+		die("greeting: %s", c.rp.text.data);
 	snprintf(text, sizeof text, "USER %.500s", argv[2]);
-	command(&c, text, 331, line, sizeof line);
+	command(&c, text, 331);
 	snprintf(text, sizeof text, "PASS %.500s", argv[3]);
-	command(&c, text, 230, line, sizeof line);
-	command(&c, "TYPE I", 200, line, sizeof line);
+	command(&c, text, 230);
+	command(&c, "TYPE I", 200);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (unsigned long i = 0; i < count; i++) {
-		command(&c, "EPSV", 229, line, sizeof line);
-		int d = dial(epsv_port(line));
-		int n = snprintf(text, sizeof text, "RETR small/f%04lu\r\n", i);
+	for (long i = 0; i < count; i++) {
+		int dport;
+		command(&c, "EPSV", 229);
+		if (ftp_epsv_reply_parse(c.rp.text.data, &dport) != 0)
+			die("EPSV reply without a port: %s", c.rp.text.data);
+		int d = dial((unsigned)dport);
+		int n = snprintf(text, sizeof text, "RETR small/f%04ld\r\n", i);
 		send_all(c.fd, text, (size_t)n);
-		int code = read_reply(&c, line, sizeof line);
+		int code = read_reply(&c);
 		if (code != 150 && code != 125)
-			die("RETR small/f%04lu: %s", i, line);
+			die("RETR small/f%04ld: %d %s", i, code, c.rp.text.data);
 		for (;;) {
 			ssize_t r = recv(d, data, sizeof data, 0);
 			if (r < 0 && errno == EINTR)
@@ -208,11 +187,12 @@ int main(int argc, char **argv)
 			total += (unsigned long long)r;
 		}
 		close(d);
-		if (read_reply(&c, line, sizeof line) != 226)
-			die("after RETR small/f%04lu: %s", i, line);
+		code = read_reply(&c);
+		if (code != 226)
+			die("after RETR small/f%04ld: %d %s", i, code, c.rp.text.data);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	command(&c, "QUIT", 221, line, sizeof line);
+	command(&c, "QUIT", 221);
 	printf("%.6f %llu\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 	       total);
 	return 0;

@@ -784,7 +784,7 @@ class PassiveListenFailureTests(unittest.TestCase):
         strace = shutil.which("strace")
         if not strace:
             self.skipTest("needs strace(1) for fault injection")
-        from harness import FERRYD, Server
+        from harness import FERRYD, Server, free_port
         tmp = tempfile.mkdtemp(prefix="ferry-listen-")
         self.addCleanup(shutil.rmtree, tmp, True)
         root = os.path.join(tmp, "root")
@@ -794,7 +794,7 @@ class PassiveListenFailureTests(unittest.TestCase):
         give_to_server(tmp, root)
         log = os.path.join(tmp, "strace.log")
         p = two_free_ports()
-        port = two_free_ports()
+        port = free_port()
         server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=listen",
                          "-e", "inject=listen:error=EADDRINUSE:when=2",
                          FERRYD, "--root", root, "--port", str(port), "-b", "127.0.0.1",
