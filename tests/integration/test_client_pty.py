@@ -70,10 +70,10 @@ class PtySession:
             try:
                 r, _, _ = select.select([self.fd], [], [], 0.1)
                 if r:
-                    os.read(self.fd, 65536)
+                    self.seen += os.read(self.fd, 65536)
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError("ferry did not exit")
+        raise AssertionError("ferry did not exit; it printed %r" % self.seen[-2000:])
 
     def close(self):
         if self.status is None:
