@@ -7,6 +7,7 @@ import pty
 import re
 import select
 import signal
+import termios
 import time
 import unittest
 
@@ -55,9 +56,27 @@ class PtySession:
     def send(self, data):
         os.write(self.fd, data)
 
+    def wait_line_editor(self, timeout=10):
+        """Waits until the line editor has the terminal in raw mode. It
+        prints its prompt first and leaves canonical mode just after:
+        keys typed in between go through the tty's line discipline, which
+        turns ^D on an empty line into a NUL byte once raw mode starts."""
+        deadline = time.monotonic() + timeout
+        # tcgetattr on the master reports the terminal's (the slave's) modes.
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON:
+            if time.monotonic() > deadline:
+                raise AssertionError("the line editor never took the terminal; got %r"
+                                     % self.seen[-2000:])
+            time.sleep(0.01)
+
+    def type(self, keys):
+        """Types keys into the line editor, once it is reading them."""
+        self.wait_line_editor()
+        self.send(keys)
+
     def command(self, line, timeout=30):
         """Types line and Enter; returns what ferry printed before the next prompt."""
-        self.send(line.encode() + b"\r")
+        self.type(line.encode() + b"\r")
         return self.read_until(PROMPT, timeout)
 
     def wait(self, timeout=20):
@@ -122,7 +141,7 @@ class ShellSuite:
         self.assertEqual(sha256_file(self.rpath("copy.bin")), sha256_file(self.lpath("big.bin")))
         got = s.command("PWD")
         self.assertIn(b"/\r\n", got)
-        s.send(b"bye\r")
+        s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
     def test_tab_completion(self):
@@ -140,27 +159,27 @@ class ShellSuite:
         # The terminal shows completions with cursor movements, so each
         # line is judged by what it did once Enter ran it.
         # Command name, then a remote name: "ge<TAB>rem<TAB>" is "get remote-only.txt".
-        s.send(b"ge\trem\t\r")
+        s.type(b"ge\trem\t\r")
         s.read_until(PROMPT)
         with open(self.lpath("remote-only.txt"), "rb") as f:
             self.assertEqual(f.read(), b"remote\n")
         # A remote directory completes with a slash and goes on inside it.
-        s.send(b"get sub\tin\t\r")
+        s.type(b"get sub\tin\t\r")
         s.read_until(PROMPT)
         with open(self.lpath("inner.txt"), "rb") as f:
             self.assertEqual(f.read(), b"inner\n")
         # A local name for put.
-        s.send(b"put local-o\t\r")
+        s.type(b"put local-o\t\r")
         s.read_until(PROMPT)
         with open(self.rpath("local-only.txt"), "rb") as f:
             self.assertEqual(f.read(), b"local\n")
         # Completion redraws can show a prompt early: wait for the one after
-        # a marker command, so ^D meets an idle line editor and is not
-        # swallowed by a command still running in cooked mode.
-        s.send(b"sync-mark\r")
+        # a marker command, so ^D goes to the line editor that prompt began
+        # (type() then waits for it to leave canonical mode).
+        s.type(b"sync-mark\r")
         s.read_until(b'unknown command "sync-mark"')
         s.read_until(PROMPT)
-        s.send(b"\x04")  # ^D on an empty line ends the shell
+        s.type(b"\x04")  # ^D on an empty line ends the shell
         self.assertEqual(s.wait(), 0)
 
 
@@ -191,7 +210,7 @@ class TestPasswordPrompt(ServerFixture):
         self.assertRegex(after, rb"230")
         got = s.command("pwd")
         self.assertIn(b"/", got)
-        s.send(b"bye\r")
+        s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
 
