@@ -27,15 +27,19 @@ static void mode_string(mode_t m, char out[11])
 	out[10] = '\0';
 }
 
+/* The name with CR and LF shown as '?': neither may end a listing line early. */
 static int append_name(struct buf *out, const char *name)
 {
-	for (const char *p = name; *p; p++) {
-		char c = (*p == '\r' || *p == '\n') ? '?' : *p;
-		int rc = buf_append(out, &c, 1);
+	for (;;) {
+		size_t run = strcspn(name, "\r\n");
+		int rc = buf_append(out, name, run);
+		if (rc || name[run] == '\0')
+			return rc;
+		rc = buf_append(out, "?", 1);
 		if (rc)
 			return rc;
+		name += run + 1;
 	}
-	return 0;
 }
 
 int listing_facts(struct buf *out, const struct stat *st, bool writable)

@@ -18,7 +18,8 @@ enum list_format {
 	LIST_MLSD,  /* MLSD: facts; name */
 };
 
-/* dirfd/name locate the entry (for a symlink's target in LIST). */
+/* dirfd/name locate the entry (for a symlink's target in LIST); st is
+ * not read for LIST_NAMES, so NLST needs no stat per entry. */
 int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
 		  const struct stat *st, bool writable, time_t now);
 /* The MLST facts for st, "type=file;size=..;modify=..;perm=..;unix.mode=0644;" */

@@ -1147,6 +1147,22 @@ class FileStatusTests(RawMixin, FerrydCase):
         self.assertIn(code(r), ("450", "550"), r)
         d.close()
 
+    def test_nlst_needs_no_stat(self):
+        # A directory the server may read but not search (r--): its names
+        # can be listed, as ls -1 does, though no entry can be stat'ed.
+        sealed = os.path.join(self.root, "sealed")
+        os.mkdir(sealed)
+        for n in ("one", "two"):
+            open(os.path.join(sealed, n), "wb").close()
+        give_to_server(self.tmp, self.root)
+        os.chmod(sealed, 0o444)
+        self.addCleanup(os.chmod, sealed, 0o755)
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST sealed", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(sorted(os.path.basename(n) for n in body.decode().split()), ["one", "two"])
+
     def test_empty_directory_listing(self):
         os.mkdir(os.path.join(self.root, "void"))
         give_to_server(self.tmp, self.root)
