@@ -57,11 +57,14 @@
 #define FERRY_IP_FAIL_WINDOW_MS 60000
 
 /* An upload ends when its data connection ends, but so does a client
- * that was killed. After the data EOF, ferryd waits this long for the
- * control connection to say whether the client is still alive (a killed
- * client's control connection closes within microseconds of its data
- * connection) before it puts the file under its final name. */
+ * that was killed. After the data EOF, ferryd waits for the control
+ * connection to say whether the client is still alive (a killed client's
+ * control connection closes within microseconds of its data connection)
+ * before it puts the file under its final name: 1/SHARE of the upload's
+ * time, at most GRACE_MS. An upload shorter than SHARE ms is committed at
+ * once; a client killed inside one that short is not waited for. */
 #define FERRY_STOR_EOF_GRACE_MS 15
+#define FERRY_STOR_EOF_GRACE_SHARE 8
 
 /* Freed sessions after which a worker returns unused heap to the system
  * (malloc_trim) at its next one-second tick. */

@@ -251,8 +251,18 @@ static void stor_eof(struct session *s)
 		session_close(s); /* the upload is dropped, the old file stays */
 		return;
 	}
+	/* The wait grows with the upload, so it never costs more than a
+	 * fraction of it: a many-file upload gets each 226 at once. */
+	long long now = clock_ms();
+	long long grace = (now - t->running_since) / FERRY_STOR_EOF_GRACE_SHARE;
+	if (grace > FERRY_STOR_EOF_GRACE_MS)
+		grace = FERRY_STOR_EOF_GRACE_MS;
+	if (grace <= 0) {
+		finish_ok(s);
+		return;
+	}
 	loop_watch(&s->data, 0);
-	t->commit_at = clock_ms() + FERRY_STOR_EOF_GRACE_MS;
+	t->commit_at = now + grace;
 	worker_wake_at(s, t->commit_at);
 }
 
@@ -588,7 +598,8 @@ static void xfer_run(struct session *s)
 	struct transfer *t = s->xfer;
 	t->connecting = false;
 	t->running = true;
-	t->deadline_ms = clock_ms() + (long long)s->cfg->data_timeout * 1000;
+	t->running_since = clock_ms();
+	t->deadline_ms = t->running_since + (long long)s->cfg->data_timeout * 1000;
 	s->data.fn = on_data;
 	if (s->prot_private) {
 		s->data_ssl = SSL_new(ferryd_tls_ctx);

@@ -35,6 +35,7 @@ struct transfer {
 	bool corked;              /* RETR: TCP_CORK set for the last sendfile() */
 	long long commit_at;      /* STOR: data EOF seen; commit at this time unless
 				     the control connection dies first (0 = not yet) */
+	long long running_since;  /* when the data connection came up */
 	long long deadline_ms;    /* connect/accept deadline, then stall deadline */
 	uint64_t bytes;
 

@@ -32,8 +32,12 @@ FSIZE_LIMIT = 1 << 20
 
 # A client that logs in, starts a transfer, says "go" once it is under way,
 # then stays in the middle of it until it is killed. With "data-low" its data
-# socket gets a lower descriptor than the control socket, so the kernel closes
-# the data connection first when the process dies.
+# socket gets a lower descriptor than the control socket; which of the two
+# the kernel closes first when the process dies depends on the order it runs
+# the closes in, so both orders are tried. An upload says "go" only after
+# 200 ms: ferryd's wait for a killed client's control connection is 1/8 of
+# the upload's time, at most 15 ms (FERRY_STOR_EOF_GRACE_SHARE), and this
+# one must get the whole wait.
 KILLED_CLIENT = r'''
 import os, re, socket, sys, time
 port, mode, name, order = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -68,7 +72,7 @@ else:
     chunk = b"NEW DATA " * 7282
     for i in range(4000):
         d.sendall(chunk)
-        if i == 8:
+        if i == 28:
             print("go", flush=True)
         if i >= 8:
             time.sleep(0.01)
