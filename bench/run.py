@@ -670,6 +670,28 @@ def row_small(cfg, sv, server):
             "client us/file": ccpu / cfg.nsmall * 1e6}
 
 
+def row_small_put(cfg, sv, server):
+    """Row 3 upwards: the same count of 16 KiB files stored over one session,
+    each under a new name (no server may skip creating a file)."""
+    prefix = "up/sc-%s-%d-" % (server, os.getpid())
+    paths = [os.path.join(cfg.data, "%s%04d" % (prefix, i)) for i in range(cfg.nsmall)]
+    c0 = sv[server].cg.cpu()
+    try:
+        wall, ccpu, out, _ = client([os.path.join(BUILD, "small_client"), str(PORTS[server]),
+                                     login_name(server), PASSWORD, str(cfg.nsmall), "put", prefix])
+        scpu = sv[server].cg.cpu() - c0
+        inner, total = out.split()
+        assert int(total) == cfg.nsmall * 16384, (total, cfg.nsmall)
+        short = [p for p in paths if os.path.getsize(p) != 16384]
+        assert not short, "%d uploads are not 16 KiB, e.g. %s" % (len(short), short[0])
+    finally:
+        for p in paths:
+            if os.path.exists(p):
+                os.unlink(p)
+    return {"files/s": cfg.nsmall / float(inner), "server us/file": scpu / cfg.nsmall * 1e6,
+            "client us/file": ccpu / cfg.nsmall * 1e6}
+
+
 def read_reply(f):
     line = f.readline()
     if len(line) < 4:
@@ -1090,6 +1112,7 @@ def main():
             for s in order:
                 if 3 in rows_now:
                     cell("3 RETR %d×16K 1 session" % cfg.nsmall, s, row_small)
+                    cell("3 STOR %d×16K 1 session" % cfg.nsmall, s, row_small_put)
             for s in order:
                 if 4 in rows_now:
                     cell("4 churn %d/32 par" % cfg.nchurn, s, row_churn)

@@ -1,13 +1,15 @@
 /*
  * small_client - the load client of `make bench` row 3.
  *
- *   small_client PORT USER PASSWORD COUNT
+ *   small_client PORT USER PASSWORD COUNT [put PREFIX]
  *
  * Logs in on 127.0.0.1:PORT and retrieves small/f0000 .. small/f(COUNT-1)
  * over that one control connection: for each file EPSV, connect, RETR, read
- * the data connection to EOF, then the 226. Prints "SECONDS BYTES" for the
- * retrieval loop (login excluded) on stdout and exits 0; any unexpected reply
- * or socket error is reported on stderr with exit status 1.
+ * the data connection to EOF, then the 226. With "put PREFIX" it uploads
+ * COUNT files of 16 KiB instead, PREFIX0000 .. : EPSV, connect, STOR, send,
+ * close, then the 226. Prints "SECONDS BYTES" for the transfer loop (login
+ * excluded) on stdout and exits 0; any unexpected reply or socket error is
+ * reported on stderr with exit status 1.
  *
  * It is C so that the client costs a fraction of what the server does per
  * file and the row measures servers; a Python loop needed 200-240 us per
@@ -25,6 +27,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { DATA_BUF = 256 * 1024, WAIT_SECONDS = 60 };
+enum { DATA_BUF = 256 * 1024, UPLOAD_SIZE = 16 * 1024, WAIT_SECONDS = 60 };
 
 /* The control connection: bytes read, not yet fed to the line reader. */
 struct control {
@@ -147,10 +150,16 @@ int main(int argc, char **argv)
 	unsigned long long total = 0;
 	int one = 1;
 
-	if (argc != 5)
-		die("usage: small_client PORT USER PASSWORD COUNT");
+	bool put = argc == 7 && strcmp(argv[5], "put") == 0;
+	if (argc != 5 && !put)
+		die("usage: small_client PORT USER PASSWORD COUNT [put PREFIX]");
 	unsigned port = (unsigned)number(argv[1], 1, 65535, "PORT");
 	long count = number(argv[4], 0, 10000, "COUNT"); /* small/f0000 .. small/f9999 */
+	const char *prefix = put ? argv[6] : "";
+	if (strlen(prefix) > 400)
+		die("PREFIX longer than 400 bytes");
+	for (size_t k = 0; k < UPLOAD_SIZE; k++)
+		data[k] = (char)('a' + k % 26);
 
 	line_init(&c.lr, FERRY_LINE_MAX, false);
 	reply_parser_init(&c.rp, FERRY_REPLY_MAX);
@@ -171,12 +180,17 @@ int main(int argc, char **argv)
 		if (ftp_epsv_reply_parse(c.rp.text.data, &dport) != 0)
 			die("EPSV reply without a port: %s", c.rp.text.data);
 		int d = dial((unsigned)dport);
-		int n = snprintf(text, sizeof text, "RETR small/f%04ld\r\n", i);
+		int n = put ? snprintf(text, sizeof text, "STOR %s%04ld\r\n", prefix, i)
+			    : snprintf(text, sizeof text, "RETR small/f%04ld\r\n", i);
 		send_all(c.fd, text, (size_t)n);
 		int code = read_reply(&c);
 		if (code != 150 && code != 125)
-			die("RETR small/f%04ld: %d %s", i, code, c.rp.text.data);
-		for (;;) {
+			die("%.*s: %d %s", n - 2, text, code, c.rp.text.data);
+		if (put) {
+			send_all(d, data, UPLOAD_SIZE);
+			total += UPLOAD_SIZE;
+		}
+		while (!put) {
 			ssize_t r = recv(d, data, sizeof data, 0);
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -189,7 +203,7 @@ int main(int argc, char **argv)
 		close(d);
 		code = read_reply(&c);
 		if (code != 226)
-			die("after RETR small/f%04ld: %d %s", i, code, c.rp.text.data);
+			die("after %.*s: %d %s", n - 2, text, code, c.rp.text.data);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	command(&c, "QUIT", 221);

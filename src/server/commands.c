@@ -1026,10 +1026,15 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 	struct stat st;
 	/* Not following a symlink here: the upload replaces the link itself,
 	 * and what a link points at (maybe outside the root) stays unknown. */
-	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-		close(dfd);
-		reply(s, R_NO_FILE, "%s: Is a directory.", shown(arg, n, sizeof n));
-		return;
+	bool absent = false;
+	if (fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			close(dfd);
+			reply(s, R_NO_FILE, "%s: Is a directory.", shown(arg, n, sizeof n));
+			return;
+		}
+	} else {
+		absent = errno == ENOENT;
 	}
 	if (!need_data_address(s)) {
 		close(dfd);
@@ -1044,6 +1049,7 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		return;
 	}
 	t->target_dirfd = dfd;
+	t->target_absent = absent;
 	int fd;
 	if (mode == STORE_APPEND || rest > 0) {
 		/* Resuming writes in place: that is what APPE and REST are for.
@@ -1094,18 +1100,10 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		return;
 	}
 	t->file_fd = fd;
-	if (s->type != 'A') {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-			xfer_free(t);
-			reply(s, R_LOCAL_ERROR, "Cannot create a pipe.");
-			return;
-		}
-		fcntl(p[1], F_SETPIPE_SZ, FERRY_XFER_CHUNK);
-		/* The file side is written with blocking splices. */
-		fcntl(p[0], F_SETFL, 0);
-		t->pipe_r = p[0];
-		t->pipe_w = p[1];
+	if (s->type != 'A' && xfer_attach_pipe(t) < 0) {
+		xfer_free(t);
+		reply(s, R_LOCAL_ERROR, "Cannot create a pipe.");
+		return;
 	}
 	char text[FERRY_PATH_MAX + 64];
 	if (mode == STORE_UNIQUE)

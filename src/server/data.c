@@ -42,11 +42,56 @@ struct transfer *xfer_new(enum xfer_kind kind)
 	return t;
 }
 
+/* STOR's splice pipe: one per worker, shared by its uploads. A pump
+ * leaves it empty (what it splices in it splices out in the same call), so
+ * no upload sees another's bytes; an upload that ends with bytes still in
+ * it closes it, and the next one gets a new pipe. */
+static int worker_pipe[2] = { -1, -1 };
+static int worker_pipe_users;
+
+int xfer_attach_pipe(struct transfer *t)
+{
+	if (worker_pipe[0] < 0) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+			return -errno;
+		fcntl(p[1], F_SETPIPE_SZ, FERRY_XFER_CHUNK);
+		/* The file side is written with blocking splices. */
+		fcntl(p[0], F_SETFL, 0);
+		worker_pipe[0] = p[0];
+		worker_pipe[1] = p[1];
+	}
+	t->pipe_r = worker_pipe[0];
+	t->pipe_w = worker_pipe[1];
+	worker_pipe_users++;
+	return 0;
+}
+
+static void detach_pipe(struct transfer *t)
+{
+	if (t->pipe_r < 0)
+		return;
+	worker_pipe_users--;
+	if (t->piped > 0) {
+		fd_close(&worker_pipe[0]);
+		fd_close(&worker_pipe[1]);
+	}
+	t->pipe_r = t->pipe_w = -1;
+	t->piped = 0;
+}
+
+void xfer_release_idle(void)
+{
+	if (worker_pipe_users == 0) {
+		fd_close(&worker_pipe[0]);
+		fd_close(&worker_pipe[1]);
+	}
+}
+
 void xfer_free(struct transfer *t)
 {
 	fd_close(&t->file_fd);
-	fd_close(&t->pipe_r);
-	fd_close(&t->pipe_w);
+	detach_pipe(t);
 	if (t->tmp_name && t->target_dirfd >= 0)
 		unlinkat(t->target_dirfd, t->tmp_name, 0); /* never committed */
 	fd_close(&t->target_dirfd);
@@ -202,12 +247,23 @@ static int commit_upload(struct transfer *t)
 	char tmp[64];
 	const char *from = t->tmp_name;
 	if (t->anon_tmp) {
+		char proc[64];
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->file_fd);
+		/* A new name: link the file straight in. linkat never replaces,
+		 * so a name that appeared meanwhile takes the way below. */
+		if (t->target_absent) {
+			if (linkat(AT_FDCWD, proc, t->target_dirfd, t->target_leaf, AT_SYMLINK_FOLLOW) == 0)
+				return 0;
+			if (errno != EEXIST)
+				return -errno;
+		}
 		/* Link the anonymous file under a private name, then rename it
 		 * over the target: readers see the old file or the whole new one. */
 		static unsigned long counter;
-		char proc[64];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->file_fd);
-		snprintf(tmp, sizeof tmp, ".ferry-up.%d.%lu", (int)getpid(), ++counter);
+		static pid_t pid;
+		if (!pid)
+			pid = getpid();
+		snprintf(tmp, sizeof tmp, ".ferry-up.%d.%lu", (int)pid, ++counter);
 		if (linkat(AT_FDCWD, proc, t->target_dirfd, tmp, AT_SYMLINK_FOLLOW) < 0)
 			return -errno;
 		from = tmp;

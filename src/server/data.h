@@ -60,6 +60,7 @@ struct transfer {
 	bool anon_tmp;            /* file_fd is an O_TMPFILE, linked in on success */
 	bool in_place;            /* APPE / REST+STOR: write the target directly */
 	bool no_replace;          /* STOU: never replace an existing name */
+	bool target_absent;       /* STOR: no such name when the upload began */
 };
 
 struct transfer *xfer_new(enum xfer_kind kind);
@@ -69,6 +70,11 @@ void xfer_start(struct session *s, struct transfer *t, const char *text150);
 void xfer_fail(struct session *s, int code, const char *text);
 /* Releases a transfer that never started (t is not s->xfer). */
 void xfer_free(struct transfer *t);
+/* STOR in binary: gives t the worker's splice pipe. 0 or -errno. */
+int xfer_attach_pipe(struct transfer *t);
+/* Closes the worker's splice pipe if no upload holds it (once a second:
+ * back-to-back uploads share it, an idle worker holds no pipe). */
+void xfer_release_idle(void);
 /* Ends the running transfer, if any, without a reply (QUIT, teardown);
  * its data connection is closed too. */
 void xfer_discard(struct session *s);

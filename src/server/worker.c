@@ -290,6 +290,7 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 				reaped_since_trim = 0;
 				malloc_trim(0);
 			}
+			xfer_release_idle();
 			for (struct session *s = all_sessions; s; s = s->next) {
 				session_tick(s, now);
 				if (stop_requested && !s->xfer && !s->closing) {
