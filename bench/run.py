@@ -672,24 +672,37 @@ def row_small(cfg, sv, server):
 
 def row_small_put(cfg, sv, server):
     """Row 3 upwards: the same count of 16 KiB files stored over one session,
-    each under a new name (no server may skip creating a file)."""
-    prefix = "up/sc-%s-%d-" % (server, os.getpid())
+    each under a new name (no server may skip creating a file). The files
+    stay until the run ends: ext4 steers new inodes away from ones freed in
+    the last seconds, at a cost per file that would fall on whichever server
+    came after a deletion."""
+    cfg.cell_no = getattr(cfg, "cell_no", 0) + 1
+    prefix = "up/sc-%d-%s-%d-" % (os.getpid(), server, cfg.cell_no)
     paths = [os.path.join(cfg.data, "%s%04d" % (prefix, i)) for i in range(cfg.nsmall)]
+    cfg.uploaded.extend(paths)
     c0 = sv[server].cg.cpu()
-    try:
-        wall, ccpu, out, _ = client([os.path.join(BUILD, "small_client"), str(PORTS[server]),
-                                     login_name(server), PASSWORD, str(cfg.nsmall), "put", prefix])
-        scpu = sv[server].cg.cpu() - c0
-        inner, total = out.split()
-        assert int(total) == cfg.nsmall * 16384, (total, cfg.nsmall)
-        short = [p for p in paths if os.path.getsize(p) != 16384]
-        assert not short, "%d uploads are not 16 KiB, e.g. %s" % (len(short), short[0])
-    finally:
-        for p in paths:
-            if os.path.exists(p):
-                os.unlink(p)
+    wall, ccpu, out, _ = client([os.path.join(BUILD, "small_client"), str(PORTS[server]),
+                                 login_name(server), PASSWORD, str(cfg.nsmall), "put", prefix])
+    scpu = sv[server].cg.cpu() - c0
+    inner, total = out.split()
+    assert int(total) == cfg.nsmall * 16384, (total, cfg.nsmall)
+    short = [p for p in paths if os.path.getsize(p) != 16384]
+    assert not short, "%d uploads are not 16 KiB, e.g. %s" % (len(short), short[0])
     return {"files/s": cfg.nsmall / float(inner), "server us/file": scpu / cfg.nsmall * 1e6,
             "client us/file": ccpu / cfg.nsmall * 1e6}
+
+
+def row_list(cfg, sv, server, verb):
+    """Row 3 listings: "VERB small" (the small files' directory) over one
+    session, repeated; vsftpd has no MLSD."""
+    reps = 20 if cfg.quick else 100
+    c0 = sv[server].cg.cpu()
+    wall, ccpu, out, _ = client([os.path.join(BUILD, "small_client"), str(PORTS[server]),
+                                 login_name(server), PASSWORD, str(reps), "list", verb, "small"])
+    scpu = sv[server].cg.cpu() - c0
+    inner, total = out.split()
+    assert int(total) >= reps * cfg.nsmall * len("f0000\r\n"), (verb, total)
+    return {"listings/s": reps / float(inner), "server us/listing": scpu / reps * 1e6}
 
 
 def read_reply(f):
@@ -998,6 +1011,7 @@ def main():
     cfg.nlat = 10 if q else 20
     cfg.iperf_t = 2 if q else 5
     cfg.tls = 7 in rows
+    cfg.uploaded = []  # row 3's small uploads, deleted when the run ends
 
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1113,6 +1127,9 @@ def main():
                 if 3 in rows_now:
                     cell("3 RETR %d×16K 1 session" % cfg.nsmall, s, row_small)
                     cell("3 STOR %d×16K 1 session" % cfg.nsmall, s, row_small_put)
+                    for verb in ("LIST", "NLST", "MLSD"):
+                        if not (verb == "MLSD" and s == "vsftpd"):
+                            cell("3 %s of %d names" % (verb, cfg.nsmall), s, row_list, verb)
             for s in order:
                 if 4 in rows_now:
                     cell("4 churn %d/32 par" % cfg.nchurn, s, row_churn)
@@ -1141,6 +1158,9 @@ def main():
         for n in names:
             sv[n].stop()
         shutil.rmtree(cfg.tmp, ignore_errors=True)
+        for p in cfg.uploaded:
+            if os.path.exists(p):
+                os.unlink(p)
 
     load1 = open("/proc/loadavg").read().split()[:3]
     cmdline = "make bench" + (" ARGS='%s'" % " ".join(sys.argv[1:]) if sys.argv[1:] else "")
@@ -1155,7 +1175,7 @@ def main():
             json.dump({"%s|%s" % k: v for k, v in results.items()}, fh, indent=1)
 
 
-LOWER_BETTER = ("cpu", "us/file", "ms/session", "KB/session", "login ms", "MiB total", "at start")
+LOWER_BETTER = ("cpu", "us/file", "us/listing", "ms/session", "KB/session", "login ms", "MiB total", "at start")
 
 
 def render(cfg, results, servers, machine, load0, load1, notes, cmdline, elapsed):

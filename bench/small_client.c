@@ -1,15 +1,16 @@
 /*
  * small_client - the load client of `make bench` row 3.
  *
- *   small_client PORT USER PASSWORD COUNT [put PREFIX]
+ *   small_client PORT USER PASSWORD COUNT [put PREFIX | list VERB DIR]
  *
  * Logs in on 127.0.0.1:PORT and retrieves small/f0000 .. small/f(COUNT-1)
  * over that one control connection: for each file EPSV, connect, RETR, read
  * the data connection to EOF, then the 226. With "put PREFIX" it uploads
  * COUNT files of 16 KiB instead, PREFIX0000 .. : EPSV, connect, STOR, send,
- * close, then the 226. Prints "SECONDS BYTES" for the transfer loop (login
- * excluded) on stdout and exits 0; any unexpected reply or socket error is
- * reported on stderr with exit status 1.
+ * close, then the 226. With "list VERB DIR" it sends "VERB DIR" (LIST, NLST,
+ * MLSD) COUNT times, reading each listing like a download. Prints "SECONDS
+ * BYTES" for the transfer loop (login excluded) on stdout and exits 0; any
+ * unexpected reply or socket error is reported on stderr with exit status 1.
  *
  * It is C so that the client costs a fraction of what the server does per
  * file and the row measures servers; a Python loop needed 200-240 us per
@@ -151,13 +152,14 @@ int main(int argc, char **argv)
 	int one = 1;
 
 	bool put = argc == 7 && strcmp(argv[5], "put") == 0;
-	if (argc != 5 && !put)
-		die("usage: small_client PORT USER PASSWORD COUNT [put PREFIX]");
+	bool list = argc == 8 && strcmp(argv[5], "list") == 0;
+	if (argc != 5 && !put && !list)
+		die("usage: small_client PORT USER PASSWORD COUNT [put PREFIX | list VERB DIR]");
 	unsigned port = (unsigned)number(argv[1], 1, 65535, "PORT");
 	long count = number(argv[4], 0, 10000, "COUNT"); /* small/f0000 .. small/f9999 */
 	const char *prefix = put ? argv[6] : "";
-	if (strlen(prefix) > 400)
-		die("PREFIX longer than 400 bytes");
+	if (strlen(prefix) > 400 || (list && strlen(argv[6]) + strlen(argv[7]) > 400))
+		die("PREFIX, VERB or DIR longer than 400 bytes");
 	for (size_t k = 0; k < UPLOAD_SIZE; k++)
 		data[k] = (char)('a' + k % 26);
 
@@ -181,7 +183,8 @@ int main(int argc, char **argv)
 			die("EPSV reply without a port: %s", c.rp.text.data);
 		int d = dial((unsigned)dport);
 		int n = put ? snprintf(text, sizeof text, "STOR %s%04ld\r\n", prefix, i)
-			    : snprintf(text, sizeof text, "RETR small/f%04ld\r\n", i);
+			: list ? snprintf(text, sizeof text, "%s %s\r\n", argv[6], argv[7])
+			       : snprintf(text, sizeof text, "RETR small/f%04ld\r\n", i);
 		send_all(c.fd, text, (size_t)n);
 		int code = read_reply(&c);
 		if (code != 150 && code != 125)

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,4 +97,23 @@ long long clock_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Linux 6.10 and later link a file its opener names by descriptor
+ * (AT_EMPTY_PATH); older ones want CAP_DAC_READ_SEARCH for that, so the
+ * path through /proc (a walk that costs about as much as the link) is the
+ * fallback, learned once. */
+int fd_link_tmpfile(int fd, int dirfd, const char *name)
+{
+	static bool by_path;
+	if (!by_path) {
+		if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != ENOENT && errno != EPERM)
+			return -errno;
+		by_path = true;
+	}
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }

@@ -24,5 +24,8 @@ int fd_set_nonblock(int fd, int on);
 void fd_close(int *fd);
 /* Monotonic milliseconds. */
 long long clock_ms(void);
+/* Names an O_TMPFILE descriptor: name in dirfd, never replacing one that
+ * exists (-EEXIST). */
+int fd_link_tmpfile(int fd, int dirfd, const char *name);
 
 #endif

@@ -247,15 +247,12 @@ static int commit_upload(struct transfer *t)
 	char tmp[64];
 	const char *from = t->tmp_name;
 	if (t->anon_tmp) {
-		char proc[64];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->file_fd);
 		/* A new name: link the file straight in. linkat never replaces,
 		 * so a name that appeared meanwhile takes the way below. */
 		if (t->target_absent) {
-			if (linkat(AT_FDCWD, proc, t->target_dirfd, t->target_leaf, AT_SYMLINK_FOLLOW) == 0)
-				return 0;
-			if (errno != EEXIST)
-				return -errno;
+			int linked = fd_link_tmpfile(t->file_fd, t->target_dirfd, t->target_leaf);
+			if (linked != -EEXIST)
+				return linked;
 		}
 		/* Link the anonymous file under a private name, then rename it
 		 * over the target: readers see the old file or the whole new one. */
@@ -264,8 +261,9 @@ static int commit_upload(struct transfer *t)
 		if (!pid)
 			pid = getpid();
 		snprintf(tmp, sizeof tmp, ".ferry-up.%d.%lu", (int)pid, ++counter);
-		if (linkat(AT_FDCWD, proc, t->target_dirfd, tmp, AT_SYMLINK_FOLLOW) < 0)
-			return -errno;
+		int linked = fd_link_tmpfile(t->file_fd, t->target_dirfd, tmp);
+		if (linked < 0)
+			return linked;
 		from = tmp;
 	}
 	int rc = renameat2(t->target_dirfd, from, t->target_dirfd, t->target_leaf,

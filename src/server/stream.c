@@ -127,19 +127,17 @@ static int tmp_commit(int dfd, struct tmpfile *t, const char *leaf)
 	if (!t->name[0]) {
 		/* linkat cannot replace a file: give the data a temporary
 		 * name first, then rename that over the target. */
-		char proc[64];
-		snprintf(proc, sizeof proc, "/proc/self/fd/%d", t->fd);
 		int i;
 		for (i = 0; i < STREAM_TMP_TRIES; i++) {
 			int r = unique_name(t->name, sizeof t->name);
 			if (r < 0)
 				return r;
-			if (linkat(AT_FDCWD, proc, dfd, t->name, AT_SYMLINK_FOLLOW) == 0)
+			r = fd_link_tmpfile(t->fd, dfd, t->name);
+			if (r == 0)
 				break;
-			if (errno != EEXIST) {
-				int e = errno;
+			if (r != -EEXIST) {
 				t->name[0] = '\0';
-				return -e;
+				return r;
 			}
 		}
 		if (i == STREAM_TMP_TRIES) {

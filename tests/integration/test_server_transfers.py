@@ -832,6 +832,51 @@ class PassiveListenFailureTests(unittest.TestCase):
             server.stop()
 
 
+class AnonymousLinkFallbackTests(unittest.TestCase):
+    """An upload is an O_TMPFILE named when complete. Linux 6.10 and later
+    link it by its descriptor (linkat AT_EMPTY_PATH); older kernels refuse
+    that with ENOENT to anyone without CAP_DAC_READ_SEARCH, and ferryd then
+    links through /proc/self/fd instead, from then on. The refusal is made
+    certain with strace's fault injection on the first linkat."""
+
+    def test_uploads_are_linked_through_proc_when_the_kernel_refuses(self):
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("needs strace(1) for fault injection")
+        from harness import FERRYD, Server, free_port
+        tmp = tempfile.mkdtemp(prefix="ferry-link-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        root = os.path.join(tmp, "root")
+        os.mkdir(root)
+        with open(os.path.join(root, "old.bin"), "wb") as fh:
+            fh.write(b"old\n")
+        give_to_server(tmp, root)
+        log = os.path.join(tmp, "strace.log")
+        port = free_port()
+        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=linkat",
+                         "-e", "inject=linkat:error=ENOENT:when=1",
+                         FERRYD, "--root", root, "--port", str(port), "-b", "127.0.0.1", "-w",
+                         "--workers", "1", "--no-sandbox"], port)
+        self.addCleanup(PassiveListenFailureTests.stop_traced, server)
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", port, timeout=TIMEOUT)
+        self.addCleanup(f.close)
+        f.login()
+        uploads = {"first.bin": b"first\n" * 1000, "second.bin": b"second\n" * 1000,
+                   "old.bin": b"replaced\n" * 1000}
+        for name, data in uploads.items():
+            self.assertTrue(f.storbinary("STOR " + name, io.BytesIO(data)).startswith("226"), name)
+        for name, data in uploads.items():
+            with open(os.path.join(root, name), "rb") as fh:
+                self.assertEqual(fh.read(), data, name)
+        self.assertEqual(sorted(os.listdir(root)), sorted(uploads))
+        with open(log) as fh:
+            trace = fh.read()
+        self.assertEqual(trace.count("(INJECTED)"), 1, trace)
+        self.assertEqual(trace.count("AT_EMPTY_PATH"), 1, trace)  # tried once, then /proc
+        self.assertGreaterEqual(trace.count("/proc/self/fd/"), 3, trace)
+
+
 class PassivePortsInTimeWaitTests(unittest.TestCase):
     """Passive mode goes on when every port of the range sits in TIME_WAIT.
     The server closes a download's data connection first, so each passive
