@@ -771,48 +771,40 @@ def two_free_ports():
     raise AssertionError("no two adjacent free ports")
 
 
-class PassiveListenFailureTests(unittest.TestCase):
-    """SO_REUSEADDR lets two sockets bind one free port when neither listens
-    yet (two workers picking the same port at the same moment); the second
-    listen() then fails with EADDRINUSE. ferryd moves on to the next port of
-    its range instead of failing PASV with 425. The lost race is made
-    certain with strace's fault injection: the second listen() of the
-    single-process server (the first PASV's; the first is the control
-    socket's) fails with EADDRINUSE."""
+class FaultInjectedServer(unittest.TestCase):
+    """ferryd (one process, no sandbox) under strace, which makes a chosen
+    syscall fail: races and old kernels made certain."""
 
-    def test_pasv_survives_a_listen_that_loses_its_port(self):
+    def traced_ferryd(self, syscall, inject, files, *args):
+        """Serves a fresh root holding files {name: bytes}; returns (root,
+        port, path of strace's log of syscall)."""
         strace = shutil.which("strace")
         if not strace:
             self.skipTest("needs strace(1) for fault injection")
         from harness import FERRYD, Server, free_port
-        tmp = tempfile.mkdtemp(prefix="ferry-listen-")
+        tmp = tempfile.mkdtemp(prefix="ferry-inject-")
         self.addCleanup(shutil.rmtree, tmp, True)
         root = os.path.join(tmp, "root")
         os.mkdir(root)
-        with open(os.path.join(root, "f.txt"), "wb") as fh:
-            fh.write(b"through the other port\n")
+        for name, data in files.items():
+            with open(os.path.join(root, name), "wb") as fh:
+                fh.write(data)
         give_to_server(tmp, root)
         log = os.path.join(tmp, "strace.log")
-        p = two_free_ports()
         port = free_port()
-        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=listen",
-                         "-e", "inject=listen:error=EADDRINUSE:when=2",
+        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=" + syscall,
+                         "-e", "inject=%s:%s" % (syscall, inject),
                          FERRYD, "--root", root, "--port", str(port), "-b", "127.0.0.1",
-                         "--workers", "1", "--no-sandbox", "--pasv-ports", "%d-%d" % (p, p + 1)],
-                        port)
+                         "--workers", "1", "--no-sandbox"] + list(args), port)
         self.addCleanup(self.stop_traced, server)
+        return root, port, log
+
+    def login(self, port):
         f = ftplib.FTP()
         f.connect("127.0.0.1", port, timeout=TIMEOUT)
         self.addCleanup(f.close)
         f.login()
-        for i in range(3):
-            r = f.sendcmd("PASV")
-            self.assertTrue(r.startswith("227"), "PASV %d: %s" % (i, r))
-        out = io.BytesIO()
-        f.retrbinary("RETR f.txt", out.write)
-        self.assertEqual(out.getvalue(), b"through the other port\n")
-        with open(log) as fh:
-            self.assertEqual(fh.read().count("(INJECTED)"), 1)
+        return f
 
     @staticmethod
     def stop_traced(server):
@@ -832,7 +824,32 @@ class PassiveListenFailureTests(unittest.TestCase):
             server.stop()
 
 
-class AnonymousLinkFallbackTests(unittest.TestCase):
+class PassiveListenFailureTests(FaultInjectedServer):
+    """SO_REUSEADDR lets two sockets bind one free port when neither listens
+    yet (two workers picking the same port at the same moment); the second
+    listen() then fails with EADDRINUSE. ferryd moves on to the next port of
+    its range instead of failing PASV with 425. The lost race is made
+    certain with strace's fault injection: the second listen() of the
+    single-process server (the first PASV's; the first is the control
+    socket's) fails with EADDRINUSE."""
+
+    def test_pasv_survives_a_listen_that_loses_its_port(self):
+        p = two_free_ports()
+        root, port, log = self.traced_ferryd("listen", "error=EADDRINUSE:when=2",
+                                             {"f.txt": b"through the other port\n"},
+                                             "--pasv-ports", "%d-%d" % (p, p + 1))
+        f = self.login(port)
+        for i in range(3):
+            r = f.sendcmd("PASV")
+            self.assertTrue(r.startswith("227"), "PASV %d: %s" % (i, r))
+        out = io.BytesIO()
+        f.retrbinary("RETR f.txt", out.write)
+        self.assertEqual(out.getvalue(), b"through the other port\n")
+        with open(log) as fh:
+            self.assertEqual(fh.read().count("(INJECTED)"), 1)
+
+
+class AnonymousLinkFallbackTests(FaultInjectedServer):
     """An upload is an O_TMPFILE named when complete. Linux 6.10 and later
     link it by its descriptor (linkat AT_EMPTY_PATH); older kernels refuse
     that with ENOENT to anyone without CAP_DAC_READ_SEARCH, and ferryd then
@@ -840,28 +857,9 @@ class AnonymousLinkFallbackTests(unittest.TestCase):
     certain with strace's fault injection on the first linkat."""
 
     def test_uploads_are_linked_through_proc_when_the_kernel_refuses(self):
-        strace = shutil.which("strace")
-        if not strace:
-            self.skipTest("needs strace(1) for fault injection")
-        from harness import FERRYD, Server, free_port
-        tmp = tempfile.mkdtemp(prefix="ferry-link-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        root = os.path.join(tmp, "root")
-        os.mkdir(root)
-        with open(os.path.join(root, "old.bin"), "wb") as fh:
-            fh.write(b"old\n")
-        give_to_server(tmp, root)
-        log = os.path.join(tmp, "strace.log")
-        port = free_port()
-        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=linkat",
-                         "-e", "inject=linkat:error=ENOENT:when=1",
-                         FERRYD, "--root", root, "--port", str(port), "-b", "127.0.0.1", "-w",
-                         "--workers", "1", "--no-sandbox"], port)
-        self.addCleanup(PassiveListenFailureTests.stop_traced, server)
-        f = ftplib.FTP()
-        f.connect("127.0.0.1", port, timeout=TIMEOUT)
-        self.addCleanup(f.close)
-        f.login()
+        root, port, log = self.traced_ferryd("linkat", "error=ENOENT:when=1",
+                                             {"old.bin": b"old\n"}, "-w")
+        f = self.login(port)
         uploads = {"first.bin": b"first\n" * 1000, "second.bin": b"second\n" * 1000,
                    "old.bin": b"replaced\n" * 1000}
         for name, data in uploads.items():
