@@ -42,21 +42,62 @@ static int append_name(struct buf *out, const char *name)
 	}
 }
 
+/* Digits of v in base, at least width of them, at p; returns the end.
+ * MLSD writes these per entry: printf and strftime cost more than the
+ * rest of the line together. */
+static char *put_num(char *p, unsigned long long v, unsigned base, int width)
+{
+	char rev[24];
+	int n = 0;
+	do {
+		rev[n++] = (char)('0' + v % base);
+		v /= base;
+	} while (v);
+	while (n < width)
+		rev[n++] = '0';
+	while (n)
+		*p++ = rev[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
 int listing_facts(struct buf *out, const struct stat *st, bool writable)
 {
-	char mtime[32];
 	struct tm tm;
 	gmtime_r(&st->st_mtime, &tm);
-	strftime(mtime, sizeof mtime, "%Y%m%d%H%M%S", &tm);
+	int year = tm.tm_year + 1900;
 	const char *type = S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file" : "OS.unix=other";
 	const char *perm = S_ISDIR(st->st_mode) ? (writable ? "elcmpf" : "el") : (writable ? "radfw" : "r");
-	int rc = buf_printf(out, "type=%s;", type);
-	if (!rc && S_ISREG(st->st_mode))
-		rc = buf_printf(out, "size=%lld;", (long long)st->st_size);
-	if (!rc)
-		rc = buf_printf(out, "modify=%s;perm=%s;unix.mode=0%o;", mtime, perm,
-				(unsigned)(st->st_mode & 07777));
-	return rc;
+	char line[128], *p = line;
+	p = put_str(p, "type=");
+	p = put_str(p, type);
+	if (S_ISREG(st->st_mode) && st->st_size >= 0) {
+		p = put_str(p, ";size=");
+		p = put_num(p, (unsigned long long)st->st_size, 10, 1);
+	}
+	p = put_str(p, ";modify=");
+	if (year < 0 || year > 9999) {
+		p += strftime(p, 24, "%Y%m%d%H%M%S", &tm); /* what RFC 3659 cannot say */
+	} else {
+		p = put_num(p, (unsigned)year, 10, 4);
+		p = put_num(p, (unsigned)tm.tm_mon + 1, 10, 2);
+		p = put_num(p, (unsigned)tm.tm_mday, 10, 2);
+		p = put_num(p, (unsigned)tm.tm_hour, 10, 2);
+		p = put_num(p, (unsigned)tm.tm_min, 10, 2);
+		p = put_num(p, (unsigned)tm.tm_sec, 10, 2);
+	}
+	p = put_str(p, ";perm=");
+	p = put_str(p, perm);
+	p = put_str(p, ";unix.mode=0");
+	p = put_num(p, st->st_mode & 07777, 8, 1);
+	*p++ = ';';
+	return buf_append(out, line, (size_t)(p - line));
 }
 
 int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
