@@ -100,6 +100,67 @@ int listing_facts(struct buf *out, const struct stat *st, bool writable)
 	return buf_append(out, line, (size_t)(p - line));
 }
 
+/* v in decimal, padded with spaces to width: on the left (printf's %Nu)
+ * or, left_align, on the right (%-Nu). */
+static char *put_field(char *p, unsigned long long v, int width, bool left_align)
+{
+	char digits[24];
+	int n = (int)(put_num(digits, v, 10, 1) - digits);
+	for (int i = n; !left_align && i < width; i++)
+		*p++ = ' ';
+	memcpy(p, digits, (size_t)n);
+	p += n;
+	for (int i = n; left_align && i < width; i++)
+		*p++ = ' ';
+	return p;
+}
+
+/* An ls -l line up to the name: "-rw-r--r--   1 0        0              42 Dec  3 10:54 ",
+ * the time of day for the last six months, else the year. */
+static int long_prefix(struct buf *out, const struct stat *st, time_t now)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm;
+	localtime_r(&st->st_mtime, &tm);
+	long age = (long)(now - st->st_mtime);
+	bool recent = age >= 0 && age <= 15552000;
+	int year = tm.tm_year + 1900;
+	char mode[11];
+	mode_string(st->st_mode, mode);
+	if (st->st_size < 0 || year < 1000 || year > 9999 || tm.tm_mon < 0 || tm.tm_mon > 11) {
+		char when[32]; /* what the digits below do not cover: strftime's form */
+		strftime(when, sizeof when, recent ? "%b %e %H:%M" : "%b %e  %Y", &tm);
+		return buf_printf(out, "%s %3lu %-8u %-8u %12lld %s ", mode, (unsigned long)st->st_nlink,
+				  (unsigned)st->st_uid, (unsigned)st->st_gid, (long long)st->st_size, when);
+	}
+	char line[160], *p = line;
+	p = put_str(p, mode);
+	*p++ = ' ';
+	p = put_field(p, (unsigned long long)st->st_nlink, 3, false);
+	*p++ = ' ';
+	p = put_field(p, st->st_uid, 8, true);
+	*p++ = ' ';
+	p = put_field(p, st->st_gid, 8, true);
+	*p++ = ' ';
+	p = put_field(p, (unsigned long long)st->st_size, 12, false);
+	*p++ = ' ';
+	memcpy(p, months + 3 * tm.tm_mon, 3);
+	p += 3;
+	*p++ = ' ';
+	p = put_field(p, (unsigned)tm.tm_mday, 2, false);
+	*p++ = ' ';
+	if (recent) {
+		p = put_num(p, (unsigned)tm.tm_hour, 10, 2);
+		*p++ = ':';
+		p = put_num(p, (unsigned)tm.tm_min, 10, 2);
+	} else {
+		*p++ = ' ';
+		p = put_num(p, (unsigned)year, 10, 4);
+	}
+	*p++ = ' ';
+	return buf_append(out, line, (size_t)(p - line));
+}
+
 int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
 		  const struct stat *st, bool writable, time_t now)
 {
@@ -116,15 +177,7 @@ int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *
 			rc = append_name(out, name);
 		break;
 	default: {
-		char mode[11], when[32];
-		mode_string(st->st_mode, mode);
-		struct tm tm;
-		localtime_r(&st->st_mtime, &tm);
-		/* ls -l: the time of day for the last six months, else the year. */
-		long age = (long)(now - st->st_mtime);
-		strftime(when, sizeof when, (age < 0 || age > 15552000) ? "%b %e  %Y" : "%b %e %H:%M", &tm);
-		rc = buf_printf(out, "%s %3lu %-8u %-8u %12lld %s ", mode, (unsigned long)st->st_nlink,
-				(unsigned)st->st_uid, (unsigned)st->st_gid, (long long)st->st_size, when);
+		rc = long_prefix(out, st, now);
 		if (!rc)
 			rc = append_name(out, name);
 		if (!rc && S_ISLNK(st->st_mode) && dirfd >= 0) {

@@ -52,6 +52,46 @@ TEST(facts_of_times_before_1970_and_beyond_9999)
 	buf_free(&b);
 }
 
+/* The ls -l line of a made-up entry, seen at time now. */
+static const char *long_line(struct buf *b, mode_t mode, unsigned long nlink, unsigned uid,
+			     off_t size, time_t mtime, time_t now)
+{
+	struct stat st;
+	memset(&st, 0, sizeof st);
+	st.st_mode = mode;
+	st.st_nlink = nlink;
+	st.st_uid = uid;
+	st.st_gid = 100;
+	st.st_size = size;
+	st.st_mtime = mtime;
+	buf_free(b);
+	buf_init(b, 4096);
+	CHECK(listing_entry(b, LIST_LONG, -1, "f", &st, false, now) == 0);
+	return b->data ? b->data : "";
+}
+
+TEST(long_lines_as_ls_writes_them)
+{
+	struct buf b;
+	buf_init(&b, 4096);
+	time_t now = 1796295278; /* 2026-12-03 10:54:38 UTC */
+	/* Within six months: the time of day. */
+	CHECK_STR(long_line(&b, S_IFREG | 0644, 1, 0, 42, now - 60, now),
+		  "-rw-r--r--   1 0        100                42 Dec  3 10:53 f\r\n");
+	/* Older, or in the future: the year. */
+	CHECK_STR(long_line(&b, S_IFREG | 0644, 1, 0, 0, 0, now),
+		  "-rw-r--r--   1 0        100                 0 Jan  1  1970 f\r\n");
+	CHECK_STR(long_line(&b, S_IFREG | 0644, 1, 0, 0, now + 3600, now),
+		  "-rw-r--r--   1 0        100                 0 Dec  3  2026 f\r\n");
+	/* Fields wider than their columns push the line on, as printf does. */
+	CHECK_STR(long_line(&b, S_IFDIR | 0755, 12345, 4294967294u, 5000000000000LL, now - 86400 * 10, now),
+		  "drwxr-xr-x 12345 4294967294 100      5000000000000 Nov 23 10:54 f\r\n");
+	/* Before the year 1000: strftime's form. */
+	CHECK_STR(long_line(&b, S_IFREG | 0600, 1, 0, 7, -62135596800LL + 86400 * 40, now),
+		  "-rw-------   1 0        100                 7 Feb 10  1 f\r\n");
+	buf_free(&b);
+}
+
 TEST(names_keep_one_line)
 {
 	struct buf b;
@@ -69,6 +109,7 @@ int main(void)
 	setenv("TZ", "UTC", 1);
 	RUN_ONE(facts_of_files_directories_and_others);
 	RUN_ONE(facts_of_times_before_1970_and_beyond_9999);
+	RUN_ONE(long_lines_as_ls_writes_them);
 	RUN_ONE(names_keep_one_line);
 	return check_tests_failed ? 1 : 0;
 }
