@@ -676,7 +676,7 @@ def row_small_put(cfg, sv, server):
     stay until the run ends: ext4 steers new inodes away from ones freed in
     the last seconds, at a cost per file that would fall on whichever server
     came after a deletion."""
-    cfg.cell_no = getattr(cfg, "cell_no", 0) + 1
+    cfg.cell_no += 1
     prefix = "up/sc-%d-%s-%d-" % (os.getpid(), server, cfg.cell_no)
     paths = [os.path.join(cfg.data, "%s%04d" % (prefix, i)) for i in range(cfg.nsmall)]
     cfg.uploaded.extend(paths)
@@ -1012,6 +1012,7 @@ def main():
     cfg.iperf_t = 2 if q else 5
     cfg.tls = 7 in rows
     cfg.uploaded = []  # row 3's small uploads, deleted when the run ends
+    cfg.cell_no = 0    # numbers each upload cell's file names
 
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
