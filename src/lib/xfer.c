@@ -1,6 +1,7 @@
 #include "xfer.h"
 
 #include "ferry_limits.h"
+#include "prealloc.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -97,6 +98,9 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	/* Downloads write at the end of the file (REST resumes there). */
+	off_t at = lseek(dst, 0, SEEK_CUR);
+	struct prealloc reserve = {.off = at < 0};
 	uint64_t done = 0;
 	int64_t result;
 	for (;;) {
@@ -118,6 +122,7 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 			break;
 		}
 		ssize_t left = in;
+		prealloc_ahead(&reserve, dst, at + (off_t)done, (size_t)in);
 		while (left > 0) {
 			ssize_t out = splice(p[0], NULL, dst, NULL, (size_t)left, SPLICE_F_MOVE | SPLICE_F_MORE);
 			if (out < 0) {
@@ -139,6 +144,11 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 out:
 	close(p[0]);
 	close(p[1]);
+	int trimmed = prealloc_trim(&reserve, dst);
+	if (trimmed < 0 && result >= 0) {
+		*side = XFER_DST;
+		result = trimmed;
+	}
 	return result;
 }
 

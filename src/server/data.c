@@ -244,6 +244,9 @@ static int commit_upload(struct transfer *t)
 {
 	if (t->in_place)
 		return 0;
+	int trimmed = prealloc_trim(&t->prealloc, t->file_fd);
+	if (trimmed < 0)
+		return trimmed;
 	char tmp[64];
 	const char *from = t->tmp_name;
 	if (t->anon_tmp) {
@@ -511,6 +514,8 @@ static void pump_splice_in(struct session *s, struct transfer *t)
 			t->piped = (size_t)r;
 			budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
 		}
+		if (!t->in_place)
+			prealloc_ahead(&t->prealloc, t->file_fd, t->stored, t->piped);
 		while (t->piped > 0) {
 			ssize_t w = splice(t->pipe_r, NULL, t->file_fd, NULL, t->piped, SPLICE_F_MOVE);
 			if (w < 0) {
@@ -521,6 +526,7 @@ static void pump_splice_in(struct session *s, struct transfer *t)
 			}
 			t->piped -= (size_t)w;
 			t->bytes += (uint64_t)w;
+			t->stored += w;
 		}
 	}
 }
@@ -575,7 +581,10 @@ static void pump_read_in(struct session *s, struct transfer *t)
 		t->bytes += (uint64_t)r;
 		budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
 	}
+	if (!t->in_place)
+		prealloc_ahead(&t->prealloc, t->file_fd, t->stored, t->stage.len);
 	int w = io_write_full(t->file_fd, t->stage.data ? t->stage.data : "", t->stage.len);
+	t->stored += (off_t)t->stage.len;
 	buf_clear(&t->stage);
 	if (w < 0) {
 		fail_errno(s, -w);

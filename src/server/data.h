@@ -15,6 +15,7 @@
 
 #include "ftpaddr.h"
 #include "listing.h"
+#include "prealloc.h"
 #include "session.h"
 #include "xfer.h"
 
@@ -61,6 +62,8 @@ struct transfer {
 	bool in_place;            /* APPE / REST+STOR: write the target directly */
 	bool no_replace;          /* STOU: never replace an existing name */
 	bool target_absent;       /* STOR: no such name when the upload began */
+	off_t stored;             /* STOR: bytes written to the file so far */
+	struct prealloc prealloc; /* STOR of a new file: blocks reserved ahead */
 };
 
 struct transfer *xfer_new(enum xfer_kind kind);

@@ -875,6 +875,54 @@ class AnonymousLinkFallbackTests(FaultInjectedServer):
         self.assertGreaterEqual(trace.count("/proc/self/fd/"), 3, trace)
 
 
+class UploadPreallocationTests(FaultInjectedServer):
+    """On ext4 an upload past 1 MiB reserves its blocks ahead in growing
+    extents (fallocate FALLOC_FL_KEEP_SIZE) instead of block by block, and
+    gives back what lies past the end before the file is named: the stored
+    file holds exactly its data's blocks. A small upload makes no such call;
+    a failed reservation (a nearly full disk) only ends the reserving."""
+
+    MiB = 1 << 20
+
+    def upload(self, inject, sizes):
+        """Stores {name: size} under strace; returns (root, trace)."""
+        root, port, log = self.traced_ferryd("fallocate", inject, {}, "-w")
+        if not self.on_ext4(root):
+            self.skipTest("the server root is not on ext4")
+        f = self.login(port)
+        for i, (name, size) in enumerate(sizes.items()):
+            data = random.Random(i).randbytes(size)
+            self.assertTrue(f.storbinary("STOR " + name, io.BytesIO(data), 256 * 1024).startswith("226"))
+            with open(os.path.join(root, name), "rb") as fh:
+                self.assertEqual(fh.read(), data, name)
+            # st_blocks counts reserved blocks past the end too.
+            self.assertEqual(os.stat(os.path.join(root, name)).st_blocks * 512, size, name)
+        f.quit()
+        with open(log) as fh:
+            return root, [line for line in fh if "fallocate(" in line]
+
+    @staticmethod
+    def on_ext4(path):
+        with open("/proc/self/mounts") as fh:
+            mounts = [line.split() for line in fh]
+        best = max((m for m in mounts if os.path.realpath(path).startswith(m[1].rstrip("/") + "/")),
+                   key=lambda m: len(m[1]), default=None)
+        return best is not None and best[2] == "ext4"
+
+    def test_large_upload_reserves_ahead_and_gives_the_rest_back(self):
+        _, calls = self.upload("error=ENOSPC:when=1000", {"small.bin": 200 * 1024, "big.bin": 9 * self.MiB})
+        self.assertGreaterEqual(len(calls), 3, calls)  # 1, 2, 4 MiB...: growing extents
+        self.assertTrue(all("FALLOC_FL_KEEP_SIZE" in c for c in calls), calls)
+        # Each call reserves past what is written; none came from the
+        # 200 KiB upload (its offsets would lie below 200 KiB).
+        offsets = [int(re.search(r"FALLOC_FL_KEEP_SIZE, (\d+),", c).group(1)) for c in calls]
+        self.assertGreaterEqual(min(offsets), 512 * 1024, calls)
+
+    def test_failed_reservation_ends_reserving_not_the_upload(self):
+        _, calls = self.upload("error=ENOSPC:when=2", {"big.bin": 9 * self.MiB})
+        self.assertEqual(len(calls), 2, calls)
+        self.assertIn("ENOSPC", calls[1])
+
 class PassivePortsInTimeWaitTests(unittest.TestCase):
     """Passive mode goes on when every port of the range sits in TIME_WAIT.
     The server closes a download's data connection first, so each passive

@@ -1,11 +1,18 @@
 /* Unit tests for lib/xfer (TYPE A conversion, copy loops) and lib/buf. */
 #include "buf.h"
 #include "check.h"
+#include "sys.h"
 #include "xfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 TEST(ascii_encode_lf_to_crlf)
@@ -77,6 +84,66 @@ TEST(copy_file_to_pipe_and_cancel)
 	unlink(path);
 }
 
+/* Progress callback of the download test: notes whether the file ever
+ * held more blocks than its bytes fill (reserved ahead of the writes). */
+struct download_watch {
+	int fd;
+	bool saw_reserve;
+};
+
+static int watch_blocks(void *ctx, uint64_t bytes)
+{
+	struct download_watch *w = ctx;
+	struct stat st;
+	(void)bytes;
+	if (fstat(w->fd, &st) == 0 && (off_t)st.st_blocks * 512 > (st.st_size + 4095) / 4096 * 4096)
+		w->saw_reserve = true;
+	return 0;
+}
+
+/* A download (socket to file) past 1 MiB reserves blocks ahead on ext4
+ * (lib/prealloc) and ends with exactly its data's blocks. */
+TEST(download_to_file_reserves_ahead_and_trims)
+{
+	enum { TOTAL = 6 * 1024 * 1024 + 1234 };
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	pid_t child = fork();
+	if (child == 0) {
+		static char chunk[65536];
+		close(sv[0]);
+		memset(chunk, 'd', sizeof chunk);
+		for (size_t sent = 0; sent < TOTAL;) {
+			size_t n = TOTAL - sent < sizeof chunk ? TOTAL - sent : sizeof chunk;
+			if (io_write_full(sv[1], chunk, n) != 0)
+				_exit(1);
+			sent += n;
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	char path[] = "/tmp/ferry-xfer-dl-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	unlink(path);
+	struct download_watch w = {.fd = fd};
+	struct xfer_opts o = {.progress = watch_blocks, .ctx = &w};
+	enum xfer_side side = 0;
+	CHECK(xfer_copy(sv[0], fd, &o, &side) == TOTAL);
+	int status = -1;
+	CHECK(waitpid(child, &status, 0) == child && status == 0);
+	struct stat st;
+	struct statfs fs;
+	CHECK(fstat(fd, &st) == 0 && st.st_size == TOTAL);
+	CHECK((off_t)st.st_blocks * 512 == (TOTAL + 4095) / 4096 * 4096); /* nothing left reserved */
+	if (fstatfs(fd, &fs) == 0 && fs.f_type == EXT4_SUPER_MAGIC)
+		CHECK(w.saw_reserve);
+	else
+		CHECK(!w.saw_reserve);
+	close(sv[0]);
+	close(fd);
+}
+
 TEST(buf_limit_and_consume)
 {
 	struct buf b;
@@ -99,6 +166,7 @@ int main(void)
 	RUN_ONE(ascii_encode_lf_to_crlf);
 	RUN_ONE(ascii_decode_any_split);
 	RUN_ONE(copy_file_to_pipe_and_cancel);
+	RUN_ONE(download_to_file_reserves_ahead_and_trims);
 	RUN_ONE(buf_limit_and_consume);
 	return check_tests_failed != 0;
 }
