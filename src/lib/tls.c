@@ -21,6 +21,8 @@ const char *tls_error_text(const char *fallback, char *buf, size_t len)
 	return buf;
 }
 
+#define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+
 static void common_options(SSL_CTX *ctx)
 {
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -28,6 +30,11 @@ static void common_options(SSL_CTX *ctx)
 				       SSL_OP_ENABLE_KTLS | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Replies and data sit in buffers that move (realloc, consume). */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* TLS 1.3: AES-128-GCM first (Mozilla's order), not OpenSSL's
+	 * AES-256-GCM: as safe, and less work per byte for both ends
+	 * (openssl speed, 16 KiB records, here: 3.5 against 3.0 GB/s per
+	 * core). TLS 1.2 keeps the system's cipher list and order. */
+	SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES);
 }
 
 SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen)
@@ -39,6 +46,9 @@ SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err, 
 		return NULL;
 	}
 	common_options(ctx);
+	/* The server's order decides, except that a client asking for
+	 * ChaCha20 first (no AES instructions) gets it. */
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 		snprintf(err, errlen, "TLS certificate %s: %s", cert_file, tls_error_text("unusable", e, sizeof e));
 		goto fail;

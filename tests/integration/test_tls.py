@@ -97,6 +97,26 @@ class TestExplicitTls(TlsCase):
         with open(os.path.join(self.root, "text.txt")) as src:
             self.assertEqual(lines, src.read().splitlines())
 
+    def negotiated(self, *s_client_args):
+        """The suite openssl s_client agrees on after AUTH TLS."""
+        p = subprocess.run(["openssl", "s_client", "-starttls", "ftp", "-brief",
+                            "-connect", "127.0.0.1:%d" % self.server.port] + list(s_client_args),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        m = re.search(r"Ciphersuite: (\S+)", p.stdout + p.stderr)
+        self.assertIsNotNone(m, p.stdout + p.stderr)
+        return m.group(1)
+
+    def test_aes128_gcm_chosen_unless_the_client_leads_with_chacha(self):
+        # Python's OpenSSL offers AES-256-GCM first; ferryd's order wins.
+        f = self.tls_ftp(prot=False)
+        self.assertEqual(f.sock.cipher()[:2], ("TLS_AES_128_GCM_SHA256", "TLSv1.3"))
+        # A client without AES instructions puts ChaCha20 first and gets it.
+        self.assertEqual(self.negotiated("-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"),
+                         "TLS_CHACHA20_POLY1305_SHA256")
+        # Every suite stays available.
+        self.assertEqual(self.negotiated("-ciphersuites", "TLS_AES_256_GCM_SHA384"), "TLS_AES_256_GCM_SHA384")
+        self.assertEqual(self.negotiated("-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA"), "ECDHE-ECDSA-AES256-SHA")
+
     def test_data_connection_without_reuse_refused(self):
         f = self.tls_ftp(cls=ftplib.FTP_TLS)
         with self.assertRaises(ftplib.error_perm) as cm:
