@@ -21,6 +21,12 @@
  * large enough for full-speed loopback, small enough to stay fair. */
 #define FERRY_XFER_CHUNK (512 * 1024)
 
+/* An upload's data connection wakes its worker only once this many bytes
+ * wait (SO_RCVLOWAT), or at its end; the worker's once-a-second tick
+ * takes whatever smaller amount waits, so a slow upload still counts as
+ * moving. */
+#define FERRY_STOR_RCVLOWAT (256 * 1024)
+
 /* Userspace buffer for transfers that must touch the bytes (TYPE A, fallbacks). */
 #define FERRY_XFER_BUF (64 * 1024)
 

@@ -627,6 +627,17 @@ static void pump(struct session *s)
 		xfer_fail(s, R_TRANSFER_ABORTED, "Connection closed; transfer aborted.");
 }
 
+/* An upload wakes its worker once FERRY_STOR_RCVLOWAT bytes wait, or at
+ * its end, not for every segment: a worker faster than its client would
+ * otherwise take a few KiB per wakeup. xfer_tick takes smaller amounts.
+ * Set only after a TLS handshake, whose messages are far smaller. */
+static int watch_upload(struct session *s)
+{
+	int lowat = FERRY_STOR_RCVLOWAT;
+	setsockopt(s->data.fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+	return loop_watch(&s->data, EPOLLIN);
+}
+
 /* The data connection is up: start moving bytes in the right direction. */
 static void data_handshake_step(struct session *s)
 {
@@ -641,9 +652,14 @@ static void data_handshake_step(struct session *s)
 			xfer_fail(s, 522, "Data connection must resume the control connection's TLS session.");
 			return;
 		}
-		if (t->kind != XK_STOR)
+		int watched;
+		if (t->kind == XK_STOR) {
+			watched = watch_upload(s);
+		} else {
 			net_cork(s->data.fd, true); /* full segments of whole records */
-		if (loop_watch(&s->data, t->kind == XK_STOR ? EPOLLIN : EPOLLOUT) < 0)
+			watched = loop_watch(&s->data, EPOLLOUT);
+		}
+		if (watched < 0)
 			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
@@ -686,7 +702,7 @@ static void xfer_run(struct session *s)
 		return;
 	}
 	if (t->kind == XK_STOR) {
-		if (loop_watch(&s->data, EPOLLIN) < 0)
+		if (watch_upload(s) < 0)
 			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
@@ -820,10 +836,14 @@ void xfer_tick(struct session *s, long long now)
 			worker_wake_at(s, t->commit_at);
 		return;
 	}
-	if (t && t->running && !t->handshaking && s->data_ssl && SSL_has_pending(s->data_ssl)) {
-		pump(s); /* records wait inside OpenSSL, the socket is quiet */
-		/* Only a partial record left: the stall deadline still counts. */
-		if (s->xfer != t)
+	if (t && t->running && !t->handshaking &&
+	    (t->kind == XK_STOR || (s->data_ssl && SSL_has_pending(s->data_ssl)))) {
+		/* An upload's socket signals only FERRY_STOR_RCVLOWAT bytes, and
+		 * TLS records can wait inside OpenSSL while the socket is quiet:
+		 * what waits is taken here and counts as moving. A partial record
+		 * or nothing at all leaves the stall deadline running. */
+		pump(s);
+		if (s->xfer != t || t->commit_at)
 			return;
 	}
 	if (!t || now < t->deadline_ms)

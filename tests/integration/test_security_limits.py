@@ -3,14 +3,25 @@ not read, and command floods. One session's misbehaviour must never cost
 another session its service, and must never pin ferryd's resources.
 """
 import os
+import random
 import select
 import socket
 import threading
+import time
 
 from harness import TIMEOUT, RawControl, make_file, sha256_file
 from test_security_common import (FULL, SecurityCase, connect_from, control_from, fd_count, family_pids,
                                   pasv_port, read_reply_within, recv_all, temp_leftovers, transfer,
                                   wait_until)
+
+def voluntary_switches(pid):
+    """Times the process went to sleep so far (/proc/PID/status)."""
+    with open("/proc/%d/status" % pid) as fh:
+        for line in fh:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches for %d" % pid)
+
 
 # Connections opened at once beyond --max-sessions (the issue's 2,000 with FERRY_FULL=1).
 FLOOD_CONNECTIONS = 2000 if FULL else 200
@@ -221,6 +232,49 @@ class DataTimeout(SecurityCase):
         self.assertFalse(os.path.exists(os.path.join(self.root, "fresh.bin")))
         self.assertEqual(temp_leftovers(self.root), [])
         self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
+
+    def test_slow_upload_below_the_wakeup_mark_still_moves(self):
+        # An upload wakes the worker only once 256 KiB wait (SO_RCVLOWAT);
+        # the once-a-second tick takes smaller amounts, so 1 KiB every
+        # 0.4 s for 5 s is a slow upload, not a stall (timeout 2 s).
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        c.cmd("TYPE I")
+        d = connect_from("127.0.0.1", pasv_port(c))
+        self.assertTrue(c.cmd("STOR slow.bin").startswith("150"))
+        piece = bytes(range(256)) * 4
+        for _ in range(13):
+            d.sendall(piece)
+            time.sleep(0.4)
+        d.close()
+        r = read_reply_within(c, 20)
+        self.assertIsNotNone(r)
+        self.assertTrue(r.startswith("226"), r)
+        with open(os.path.join(self.root, "slow.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), piece * 13)
+
+    def test_upload_wakes_the_worker_per_batch_not_per_segment(self):
+        # 4 MiB arriving 4 KiB per millisecond: a worker woken for every
+        # arrival would switch ~1,000 times; one woken per 256 KiB, ~16.
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        c.cmd("TYPE I")
+        # --workers 1: ferryd serves in its own process.
+        worker = family_pids(self.server.proc.pid)
+        self.assertEqual(worker, [self.server.proc.pid])
+        d = connect_from("127.0.0.1", pasv_port(c))
+        self.assertTrue(c.cmd("STOR batched.bin").startswith("150"))
+        before = voluntary_switches(worker[0])
+        piece = random.Random(4).randbytes(4096)
+        for _ in range(1024):
+            d.sendall(piece)
+            time.sleep(0.001)
+        d.close()
+        r = read_reply_within(c, 20)
+        switches = voluntary_switches(worker[0]) - before
+        self.assertTrue(r is not None and r.startswith("226"), r)
+        self.assertEqual(os.path.getsize(os.path.join(self.root, "batched.bin")), 4 << 20)
+        self.assertLess(switches, 200)
 
     def test_passive_connection_that_never_comes(self):
         c = self.raw()
