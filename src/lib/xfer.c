@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -92,6 +93,33 @@ static int64_t copy_sendfile(int src, int dst, const struct xfer_opts *o, enum x
 	}
 }
 
+static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfer_side *side,
+			   uint64_t done);
+
+/* Writes the n bytes waiting in a pipe to dst with read/write: for a dst
+ * that takes no splice. 0 or negative errno (side set). */
+static int drain_pipe(int pipe_r, int dst, size_t n, enum xfer_side *side)
+{
+	char buf[4096];
+	while (n > 0) {
+		ssize_t r = io_read_some(pipe_r, buf, n < sizeof buf ? n : sizeof buf);
+		if (r <= 0) {
+			*side = XFER_DST;
+			return r < 0 ? (int)r : -EIO;
+		}
+		int w = io_write_full(dst, buf, (size_t)r);
+		if (w < 0) {
+			*side = XFER_DST;
+			return w;
+		}
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Socket to anything through a pipe: no copy into user space. A dst that
+ * takes no splice (EINVAL on the first bytes) gets what the pipe holds
+ * and then the rest through the buffer. */
 static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfer_side *side)
 {
 	int p[2];
@@ -103,6 +131,7 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 	struct prealloc reserve = {.off = at < 0};
 	uint64_t done = 0;
 	int64_t result;
+	bool dst_splices = false;
 	for (;;) {
 		uint64_t n = xfer_want(o, done, FERRY_XFER_CHUNK);
 		if (n == 0) {
@@ -125,6 +154,17 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 		prealloc_ahead(&reserve, dst, at + (off_t)done, (size_t)in);
 		while (left > 0) {
 			ssize_t out = splice(p[0], NULL, dst, NULL, (size_t)left, SPLICE_F_MOVE | SPLICE_F_MORE);
+			if (out < 0 && errno == EINVAL && !dst_splices) {
+				int drained = drain_pipe(p[0], dst, (size_t)left, side);
+				if (drained < 0) {
+					result = drained;
+					goto out;
+				}
+				done += (uint64_t)in;
+				int rc = xfer_report(o, done);
+				result = rc ? rc : copy_buffer(src, dst, o, side, done);
+				goto out;
+			}
 			if (out < 0) {
 				if (errno == EINTR)
 					continue;
@@ -132,6 +172,7 @@ static int64_t copy_splice(int src, int dst, const struct xfer_opts *o, enum xfe
 				result = -errno;
 				goto out;
 			}
+			dst_splices = true;
 			left -= out;
 		}
 		done += (uint64_t)in;
@@ -152,7 +193,10 @@ out:
 	return result;
 }
 
-static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfer_side *side)
+/* Through a bounded buffer, converting TYPE A; done counts bytes already
+ * moved (by copy_splice before it fell back). */
+static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfer_side *side,
+			   uint64_t done)
 {
 	char *in = malloc(FERRY_XFER_BUF);
 	char *conv = o->ascii ? malloc(2 * FERRY_XFER_BUF + 1) : NULL;
@@ -162,7 +206,6 @@ static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfe
 		return -ENOMEM;
 	}
 	struct ascii_state st = {0};
-	uint64_t done = 0;
 	int64_t result;
 	for (;;) {
 		uint64_t n = xfer_want(o, done, FERRY_XFER_BUF);
@@ -213,8 +256,9 @@ int64_t xfer_copy(int src, int dst, const struct xfer_opts *o, enum xfer_side *f
 	if (!o->ascii && fstat(src, &ss) == 0 && fstat(dst, &ds) == 0) {
 		if (S_ISREG(ss.st_mode) && S_ISSOCK(ds.st_mode) && !o->no_sendfile)
 			return copy_sendfile(src, dst, o, failed_side);
-		if (S_ISSOCK(ss.st_mode) && S_ISREG(ds.st_mode))
+		/* A file, a pipe, a device: splice where dst takes it. */
+		if (S_ISSOCK(ss.st_mode) && !S_ISSOCK(ds.st_mode) && !S_ISDIR(ds.st_mode))
 			return copy_splice(src, dst, o, failed_side);
 	}
-	return copy_buffer(src, dst, o, failed_side);
+	return copy_buffer(src, dst, o, failed_side, 0);
 }

@@ -84,6 +84,38 @@ TEST(copy_file_to_pipe_and_cancel)
 	unlink(path);
 }
 
+/* Feeds total bytes of a known pattern into a socket from a child. */
+static pid_t feed_socket(int sv[2], size_t total)
+{
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	pid_t child = fork();
+	if (child == 0) {
+		static char chunk[65536];
+		close(sv[0]);
+		for (size_t i = 0; i < sizeof chunk; i++)
+			chunk[i] = (char)(i * 7 + i / 251);
+		for (size_t sent = 0; sent < total;) {
+			size_t n = total - sent < sizeof chunk ? total - sent : sizeof chunk;
+			if (io_write_full(sv[1], chunk, n) != 0)
+				_exit(1);
+			sent += n;
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	return child;
+}
+
+static bool is_pattern(const char *p, size_t n, size_t from)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t k = (from + i) % 65536;
+		if (p[i] != (char)(k * 7 + k / 251))
+			return false;
+	}
+	return true;
+}
+
 /* Progress callback of the download test: notes whether the file ever
  * held more blocks than its bytes fill (reserved ahead of the writes). */
 struct download_watch {
@@ -107,21 +139,7 @@ TEST(download_to_file_reserves_ahead_and_trims)
 {
 	enum { TOTAL = 6 * 1024 * 1024 + 1234 };
 	int sv[2];
-	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	pid_t child = fork();
-	if (child == 0) {
-		static char chunk[65536];
-		close(sv[0]);
-		memset(chunk, 'd', sizeof chunk);
-		for (size_t sent = 0; sent < TOTAL;) {
-			size_t n = TOTAL - sent < sizeof chunk ? TOTAL - sent : sizeof chunk;
-			if (io_write_full(sv[1], chunk, n) != 0)
-				_exit(1);
-			sent += n;
-		}
-		_exit(0);
-	}
-	close(sv[1]);
+	pid_t child = feed_socket(sv, TOTAL);
 	char path[] = "/tmp/ferry-xfer-dl-XXXXXX";
 	int fd = mkstemp(path);
 	CHECK(fd >= 0);
@@ -142,6 +160,66 @@ TEST(download_to_file_reserves_ahead_and_trims)
 		CHECK(!w.saw_reserve);
 	close(sv[0]);
 	close(fd);
+}
+
+/* Socket to a pipe, to /dev/null, and to a file opened O_APPEND (which
+ * splice refuses: the copy falls back to the buffer without losing the
+ * bytes already in its pipe). */
+TEST(download_to_pipe_null_and_append_file)
+{
+	enum { TOTAL = 3 * 1024 * 1024 + 99 };
+	struct xfer_opts o = {0};
+	enum xfer_side side = 0;
+	int sv[2], status;
+
+	pid_t child = feed_socket(sv, TOTAL);
+	int out = open("/dev/null", O_WRONLY);
+	CHECK(xfer_copy(sv[0], out, &o, &side) == TOTAL);
+	close(out);
+	close(sv[0]);
+	CHECK(waitpid(child, &status, 0) == child && status == 0);
+
+	char path[] = "/tmp/ferry-xfer-app-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "head", 4) == 4);
+	close(fd);
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	child = feed_socket(sv, TOTAL);
+	CHECK(xfer_copy(sv[0], fd, &o, &side) == TOTAL);
+	close(sv[0]);
+	CHECK(waitpid(child, &status, 0) == child && status == 0);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	unlink(path);
+	static char got[TOTAL + 4];
+	CHECK(io_read_full(fd, got, sizeof got) == (ssize_t)sizeof got);
+	CHECK(memcmp(got, "head", 4) == 0 && is_pattern(got + 4, TOTAL, 0));
+	close(fd);
+
+	/* A pipe whose reader checks every byte. */
+	int p[2];
+	CHECK(pipe(p) == 0);
+	pid_t reader = fork();
+	if (reader == 0) {
+		static char buf[65536];
+		size_t seen = 0;
+		close(p[1]);
+		for (;;) {
+			ssize_t r = io_read_some(p[0], buf, sizeof buf);
+			if (r <= 0 || !is_pattern(buf, (size_t)r, seen))
+				_exit(r == 0 && seen == TOTAL ? 0 : 1);
+			seen += (size_t)r;
+		}
+	}
+	close(p[0]);
+	child = feed_socket(sv, TOTAL);
+	CHECK(xfer_copy(sv[0], p[1], &o, &side) == TOTAL);
+	close(p[1]);
+	close(sv[0]);
+	CHECK(waitpid(child, &status, 0) == child && status == 0);
+	CHECK(waitpid(reader, &status, 0) == reader && status == 0);
 }
 
 TEST(buf_limit_and_consume)
@@ -167,6 +245,7 @@ int main(void)
 	RUN_ONE(ascii_decode_any_split);
 	RUN_ONE(copy_file_to_pipe_and_cancel);
 	RUN_ONE(download_to_file_reserves_ahead_and_trims);
+	RUN_ONE(download_to_pipe_null_and_append_file);
 	RUN_ONE(buf_limit_and_consume);
 	return check_tests_failed != 0;
 }
