@@ -12,8 +12,9 @@
  * the file holds, at most PREALLOC_MAX, past the end with
  * FALLOC_FL_KEEP_SIZE: the file's size stays the bytes written, readers
  * see nothing of it. prealloc_trim gives back what is reserved past the
- * final size (ftruncate to the size it has frees the blocks beyond). Files under
- * PREALLOC_FROM are never touched: small uploads pay no system call.
+ * final size (ftruncate to the size it has frees the blocks beyond).
+ * Files under PREALLOC_FROM are never touched: small uploads pay no
+ * system call.
  *
  * Only on ext4 (other file systems either preallocate by themselves or,
  * like tmpfs, would fill the reservation with zeroed memory). Any failure
