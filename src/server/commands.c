@@ -1055,6 +1055,7 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		/* Resuming writes in place: that is what APPE and REST are for.
 		 * Not O_APPEND: splice(2) refuses append-mode files. */
 		t->in_place = true;
+		t->prealloc.off = true; /* the file has its blocks; nothing to trim */
 		/* O_NONBLOCK: opening a FIFO for writing must not stall the worker. */
 		fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT | O_NONBLOCK, 0644);
 		struct stat fst;

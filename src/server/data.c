@@ -514,8 +514,7 @@ static void pump_splice_in(struct session *s, struct transfer *t)
 			t->piped = (size_t)r;
 			budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
 		}
-		if (!t->in_place)
-			prealloc_ahead(&t->prealloc, t->file_fd, t->stored, t->piped);
+		prealloc_ahead(&t->prealloc, t->file_fd, t->stored, t->piped);
 		while (t->piped > 0) {
 			ssize_t w = splice(t->pipe_r, NULL, t->file_fd, NULL, t->piped, SPLICE_F_MOVE);
 			if (w < 0) {
@@ -581,8 +580,7 @@ static void pump_read_in(struct session *s, struct transfer *t)
 		t->bytes += (uint64_t)r;
 		budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
 	}
-	if (!t->in_place)
-		prealloc_ahead(&t->prealloc, t->file_fd, t->stored, t->stage.len);
+	prealloc_ahead(&t->prealloc, t->file_fd, t->stored, t->stage.len);
 	int w = io_write_full(t->file_fd, t->stage.data ? t->stage.data : "", t->stage.len);
 	t->stored += (off_t)t->stage.len;
 	buf_clear(&t->stage);

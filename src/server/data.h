@@ -63,7 +63,7 @@ struct transfer {
 	bool no_replace;          /* STOU: never replace an existing name */
 	bool target_absent;       /* STOR: no such name when the upload began */
 	off_t stored;             /* STOR: bytes written to the file so far */
-	struct prealloc prealloc; /* STOR of a new file: blocks reserved ahead */
+	struct prealloc prealloc; /* STOR: blocks reserved ahead (off when in place) */
 };
 
 struct transfer *xfer_new(enum xfer_kind kind);

@@ -11,7 +11,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-enum { PIECE = 64 * 1024 };
+enum { PIECE = 64 * 1024, EXTENT_TREE_SLACK = 64 * 1024 };
 
 static off_t allocated(int fd)
 {
@@ -65,7 +65,10 @@ TEST(reserves_ahead_on_ext4_and_trims)
 		CHECK(p.reserved_end % PREALLOC_FROM == 0);
 		CHECK(allocated(fd) >= p.reserved_end); /* the reservation is real blocks */
 		CHECK(prealloc_trim(&p, fd) == 0);
-		CHECK(allocated(fd) == total); /* given back: exactly the data's blocks */
+		/* Given back: the data's blocks, plus at most the extent tree's
+		 * own (a file in several extents has an index block); what was
+		 * reserved ahead is a MiB or more. */
+		CHECK(allocated(fd) >= total && allocated(fd) < total + EXTENT_TREE_SLACK);
 	} else {
 		CHECK(p.off && p.reserved_end == 0);
 		CHECK(prealloc_trim(&p, fd) == 0);
