@@ -48,6 +48,10 @@
  * replies is dropped. */
 #define FERRY_CTRL_OUT_MAX (256 * 1024)
 
+/* How long a closing session (421 or QUIT queued) may wait for a client
+ * that reads nothing before it is dropped with its replies unsent. */
+#define FERRY_QUIT_GRACE_MS 10000
+
 /* Accepts per wakeup of the listening socket. */
 #define FERRY_ACCEPTS_PER_WAKEUP 64
 

@@ -236,6 +236,8 @@ static void flush_out(struct session *s)
 			return;
 		}
 		buf_consume(&s->out, (size_t)w);
+		/* A client reading its replies is not idle (see session_tick). */
+		s->last_active_ms = clock_ms();
 	}
 	if (s->out.len == 0) {
 		buf_shrink_if_empty(&s->out);
@@ -254,6 +256,7 @@ static void flush_out(struct session *s)
 void session_quit(struct session *s)
 {
 	s->quitting = true;
+	s->last_active_ms = clock_ms(); /* the grace for unsent replies starts */
 	flush_out(s); /* closes at once when nothing is left to write */
 }
 
@@ -482,8 +485,20 @@ void session_tick(struct session *s, long long now)
 		session_resume_input(s);
 		return;
 	}
-	if (now - s->last_active_ms > (long long)s->cfg->idle_timeout * 1000 && !s->quitting) {
-		reply(s, R_UNAVAILABLE, "Timeout: closing control connection.");
-		session_quit(s);
+	long long idle_ms = now - s->last_active_ms;
+	/* A client that reads nothing never lets its 221 or 421 out. */
+	if (s->quitting) {
+		if (idle_ms > FERRY_QUIT_GRACE_MS)
+			session_close(s);
+		return;
 	}
+	if (idle_ms <= (long long)s->cfg->idle_timeout * 1000)
+		return;
+	/* A stalled TLS handshake cannot be sent a 421. */
+	if (s->ctrl_tls == CTLS_HANDSHAKE) {
+		session_close(s);
+		return;
+	}
+	reply(s, R_UNAVAILABLE, "Timeout: closing control connection.");
+	session_quit(s);
 }

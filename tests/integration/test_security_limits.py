@@ -6,6 +6,7 @@ import os
 import random
 import select
 import socket
+import subprocess
 import threading
 import time
 
@@ -180,6 +181,54 @@ class IdleTimeout(SecurityCase):
         # The active session was never cut.
         self.assertEqual(active.cmd("NOOP"), "200 NOOP ok.")
 
+
+    def test_client_that_reads_no_replies_still_loses_its_session(self):
+        """QUIT queued behind replies the client never reads can never be
+        sent: the session must still end (FERRY_QUIT_GRACE_MS, 10 s), not
+        keep its slot and buffers for ever."""
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(TIMEOUT)
+        s.connect(("127.0.0.1", self.server.port))
+        f = s.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"220"))
+        s.sendall(b"USER anonymous\r\n")
+        self.assertTrue(f.readline().startswith(b"331"))
+        s.sendall(b"PASS guest@\r\n")
+        self.assertTrue(f.readline().startswith(b"230"))
+        here = s.getsockname()[1]
+
+        def send_queue():
+            """The server side's unsent bytes, None once it left ESTABLISHED."""
+            out = subprocess.run(["ss", "-tnH", "state", "established",
+                                  "( sport = :%d and dport = :%d )" % (self.server.port, here)],
+                                 capture_output=True, text=True, timeout=10).stdout.split()
+            return int(out[1]) if out else None
+
+        # HELP replies (366 bytes each) until the kernel holds all it will
+        # take; then a little more, which waits in ferryd, and QUIT.
+        last, steady = -1, 0
+        for _ in range(200):
+            s.sendall(b"HELP\r\n" * 50)
+            time.sleep(0.05)
+            q = send_queue()
+            self.assertIsNotNone(q, "ferryd dropped the session before its buffer limit")
+            steady = steady + 1 if q == last else 0
+            last = q
+            if steady == 2:
+                break
+        self.assertEqual(steady, 2, "the server's send queue never stopped growing")
+        s.sendall(b"HELP\r\n" * 50 + b"QUIT\r\n")
+        t0 = time.monotonic()
+        gone = False
+        while time.monotonic() - t0 < 25:
+            if send_queue() is None:
+                gone = True
+                break
+            time.sleep(0.25)
+        self.assertTrue(gone, "a session that reads no replies kept its connection after QUIT")
+        self.assertGreater(time.monotonic() - t0, 5, "dropped before the grace ran out")
 
 
 class DataTimeout(SecurityCase):

@@ -295,6 +295,49 @@ class TestTlsStalledRecord(TlsCase):
         conn.close()
 
 
+class TestTlsStalledHandshake(TlsCase):
+    """A control connection whose TLS handshake stalls (implicit port, or
+    after 234) cannot be sent a 421: the idle timeout must still close it,
+    or a few silent sockets hold every session slot."""
+
+    extra_args = ("--idle-timeout", "2", "--max-sessions", "3", "--max-per-ip", "0")
+
+    def closed_by_server(self, sock, within):
+        """True when the server closes sock within `within` seconds."""
+        sock.settimeout(within)
+        try:
+            while sock.recv(4096):
+                pass
+            return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def test_silent_implicit_tls_connections_are_closed(self):
+        socks = [socket.create_connection(("127.0.0.1", self.implicit_port), timeout=5)
+                 for _ in range(3)]
+        for s in socks:
+            self.addCleanup(s.close)
+        for s in socks:
+            self.assertTrue(self.closed_by_server(s, 8), "silent implicit TLS connection kept")
+        # Their slots are free again.
+        f = ftplib.FTP()
+        f.connect("127.0.0.1", self.server.port, timeout=harness.TIMEOUT)
+        self.addCleanup(self._close_ftp, f)
+        self.assertEqual(f.login()[:3], "230")
+
+    def test_auth_tls_then_partial_client_hello_is_closed(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        self.addCleanup(s.close)
+        fh = s.makefile("rb")
+        self.assertTrue(fh.readline().startswith(b"220"))
+        s.sendall(b"AUTH TLS\r\n")
+        self.assertTrue(fh.readline().startswith(b"234"))
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        self.assertTrue(self.closed_by_server(s, 8), "stalled handshake after 234 kept")
+
+
 class TestTlsRequired(TlsCase):
     extra_args = ("--tls-required",)
 
