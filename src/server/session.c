@@ -329,14 +329,44 @@ void reply_raw(struct session *s, const char *text, size_t len)
 
 void reply(struct session *s, int code, const char *fmt, ...)
 {
-	char text[FERRY_LINE_MAX + 512];
+	/* Most replies fit on the stack; a long path (a 257 with its quotes
+	 * doubled, an MLST naming it twice) is formatted on the heap whole,
+	 * never cut off mid-line. */
+	char stack_text[FERRY_LINE_MAX + 512];
+	char stack_wire[sizeof stack_text + 64];
+	char *text = stack_text, *wire = stack_wire;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	int len = vsnprintf(stack_text, sizeof stack_text, fmt, ap);
 	va_end(ap);
+	if (len < 0)
+		return;
+	if ((size_t)len >= sizeof stack_text) {
+		text = malloc((size_t)len + 1);
+		if (!text) {
+			session_close(s);
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(text, (size_t)len + 1, fmt, ap);
+		va_end(ap);
+	}
+	/* Each line gains at most "ddd-" and CRLF. */
+	size_t lines = 1;
+	for (const char *p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	size_t wire_size = (size_t)len + 6 * lines + 1;
+	if (wire_size > sizeof stack_wire) {
+		wire = malloc(wire_size);
+		if (!wire) {
+			if (text != stack_text)
+				free(text);
+			session_close(s);
+			return;
+		}
+	}
 
 	/* Multi-line: "ddd-first", middle lines as given, "ddd last". */
-	char wire[sizeof text + 64];
 	size_t w = 0;
 	char *line = text;
 	for (;;) {
@@ -345,12 +375,12 @@ void reply(struct session *s, int code, const char *fmt, ...)
 			*nl = '\0';
 		int n;
 		if (line == text)
-			n = snprintf(wire + w, sizeof wire - w, "%d%c%s\r\n", code, nl ? '-' : ' ', line);
+			n = snprintf(wire + w, wire_size - w, "%d%c%s\r\n", code, nl ? '-' : ' ', line);
 		else if (nl)
-			n = snprintf(wire + w, sizeof wire - w, "%s\r\n", line);
+			n = snprintf(wire + w, wire_size - w, "%s\r\n", line);
 		else
-			n = snprintf(wire + w, sizeof wire - w, "%d %s\r\n", code, line);
-		if (n < 0 || (size_t)n >= sizeof wire - w)
+			n = snprintf(wire + w, wire_size - w, "%d %s\r\n", code, line);
+		if (n < 0 || (size_t)n >= wire_size - w)
 			break;
 		if (s->cfg->verbose) {
 			if (line == text)
@@ -368,6 +398,10 @@ void reply(struct session *s, int code, const char *fmt, ...)
 	reply_raw(s, wire, w);
 	if (code >= 200)
 		end_command(s, code, text);
+	if (text != stack_text)
+		free(text);
+	if (wire != stack_wire)
+		free(wire);
 }
 
 void session_pause_input(struct session *s, long long until_ms)

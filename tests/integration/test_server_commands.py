@@ -555,6 +555,32 @@ class DirectoryTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("XCWD /sub/deeper")), "250")
         self.assertEqual(self.pwd(c), "/sub/deeper")
 
+    def test_long_quoted_paths_keep_257_and_mlst_replies_whole(self):
+        """A path near FERRY_PATH_MAX full of quotes doubles in a 257 reply
+        and stands twice in MLST's: both replies must stay whole (they were
+        cut at 4.5 KiB, mid-path, with no closing quote or End line)."""
+        seg = '"' * 100 + "q" * 100
+        rel = "/".join([seg] * 19)            # 3,818 characters, 1,900 quotes
+        os.makedirs(os.path.join(self.root, rel))
+        with open(os.path.join(self.root, rel, "f.txt"), "wb") as f:
+            f.write(b"abc")
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("CWD /" + rel)), "250")
+        self.assertEqual(self.pwd(c), "/" + rel)
+        r = c.cmd("MKD n")
+        self.assertTrue(r.endswith('/n" created.'), r[-80:])
+        self.assertEqual(r[5:-len('" created.')].replace('""', '"'), "/" + rel + "/n")
+        r = c.cmd("MLST f.txt")
+        lines = r.splitlines()
+        self.assertEqual(len(lines), 3, r[-200:])
+        self.assertEqual(lines[0], "250-Listing /%s/f.txt" % rel)
+        facts, name = FileStatusTests.facts(lines[1][1:])
+        self.assertEqual(name, "/%s/f.txt" % rel)
+        self.assertEqual(facts["size"], "3")
+        self.assertEqual(lines[2], "250 End")
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
     def test_cwd_failures_keep_directory(self):
         c = self.logged_in()
         self.assertEqual(code(c.cmd("CWD sub")), "250")
