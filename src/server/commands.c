@@ -448,6 +448,10 @@ static int change_through_fd(struct session *s, const char *arg, mode_t mode, co
 	char vp[FERRY_PATH_MAX];
 	if (path_resolve(s->cwd, arg, vp, sizeof vp) != 0)
 		return -ENAMETOOLONG;
+	/* A root without search permission could not be opened to undo it:
+	 * one SITE CHMOD 000 / would lock every session out for good. */
+	if (!times && strcmp(vp, "/") == 0)
+		return -EPERM;
 	int fd = path_open(s->rootfd, vp, O_PATH, 0);
 	if (fd < 0)
 		return fd;

@@ -736,6 +736,20 @@ class DirectoryTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("SITE CHMOD 644")), "501")
         self.assertEqual(code(c.cmd("SITE CHMOD 644 nosuch")), "550")
 
+    def test_site_chmod_of_the_root_is_refused(self):
+        """SITE CHMOD 000 / would leave a root nobody can search, so not
+        even SITE CHMOD 755 / could undo it: every session locked out."""
+        mode = os.stat(self.root).st_mode & 0o7777
+        c = self.logged_in()
+        for path in ("/", ".", "sub/..", "/../.."):
+            r = c.cmd("SITE CHMOD 000 " + path)
+            self.assertEqual(code(r), "550", (path, r))
+        self.assertEqual(os.stat(self.root).st_mode & 0o7777, mode)
+        self.assertEqual(code(c.cmd("SITE CHMOD 700 sub")), "200")
+        self.assertEqual(os.stat(os.path.join(self.root, "sub")).st_mode & 0o7777, 0o700)
+        other = self.logged_in()
+        self.assertEqual(code(other.cmd("CWD /")), "250")
+
     def test_site_utime_and_mfmt(self):
         c = self.logged_in()
         p = os.path.join(self.root, "top.txt")
