@@ -1060,8 +1060,17 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		 * Not O_APPEND: splice(2) refuses append-mode files. */
 		t->in_place = true;
 		t->prealloc.off = true; /* the file has its blocks; nothing to trim */
-		/* O_NONBLOCK: opening a FIFO for writing must not stall the worker. */
-		fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT | O_NONBLOCK, 0644);
+		/* O_NONBLOCK: opening a FIFO for writing must not stall the worker.
+		 * O_EXCL first, to know whether a refusal below must take the
+		 * name away again. */
+		bool created = false;
+		fd = -EEXIST;
+		if (absent) {
+			fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK, 0644);
+			created = fd >= 0;
+		}
+		if (fd == -EEXIST)
+			fd = path_open(s->rootfd, vp, O_WRONLY | O_CREAT | O_NONBLOCK, 0644);
 		struct stat fst;
 		if (fd >= 0 && (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode))) {
 			close(fd);
@@ -1074,8 +1083,11 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 		if (fd >= 0) {
 			off_t at = mode == STORE_APPEND ? lseek(fd, 0, SEEK_END) : lseek(fd, (off_t)rest, SEEK_SET);
 			if (at < 0) {
+				int err = errno;
 				close(fd);
-				fd = -errno;
+				fd = -err;
+				if (created) /* the refused command leaves no empty file */
+					unlinkat(dfd, leaf, 0);
 			}
 		}
 	} else {
@@ -1338,9 +1350,24 @@ void command_line_too_long(struct session *s)
 
 static bool allowed_before_login(const struct command *c)
 {
-	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP", "AUTH", "PBSZ", "PROT"};
+	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP", "AUTH", "PBSZ",
+					 "PROT", "OPTS"};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
 		if (strcmp(c->verb, ok[i]) == 0)
+			return true;
+	return false;
+}
+
+/* REST names an offset for the transfer that follows it. Clients set up
+ * that transfer in between (PASV, TYPE, SIZE ...); any other command (LIST,
+ * CWD, DELE ...) means the offset was not for a later RETR or STOR. */
+static bool keeps_rest(const struct command *c)
+{
+	static const char *const keep[] = {"REST", "RETR", "STOR", "APPE", "PASV", "EPSV", "PORT", "EPRT",
+					   "TYPE", "MODE", "STRU", "NOOP", "SIZE", "MDTM", "PBSZ", "PROT",
+					   "ALLO", "OPTS", "FEAT", "STAT", "SYST", "HELP"};
+	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+		if (strcmp(c->verb, keep[i]) == 0)
 			return true;
 	return false;
 }
@@ -1379,6 +1406,8 @@ void command_dispatch(struct session *s, char *line)
 	}
 	const struct command *c = find_command(verb);
 	begin_record(s, verb, arg);
+	if (c && !keeps_rest(c))
+		s->rest = 0;
 	if (!c) {
 		if (s->cfg->compat == COMPAT_COMP431)
 			reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
@@ -1390,18 +1419,19 @@ void command_dispatch(struct session *s, char *line)
 		reply(s, R_BAD_ARGS, "Syntax error: control characters in the command.");
 		return;
 	}
-	if ((c->args == ARG_NONE && arg) || (c->args == ARG_REQUIRED && !arg)) {
-		reply(s, R_BAD_ARGS, "Syntax error in parameters or arguments.");
-		return;
-	}
 	/* After USER only PASS, USER or QUIT; anything else restarts the login. */
 	if (s->login == LOGIN_USER && c->fn != cmd_pass && c->fn != cmd_user && c->fn != cmd_quit) {
 		session_set_login(s, LOGIN_NONE);
 		reply(s, R_NOT_LOGGED_IN, "Please login with USER and PASS.");
 		return;
 	}
+	/* Before its arguments: a client not logged in learns only that. */
 	if (s->login != LOGIN_DONE && !allowed_before_login(c)) {
 		reply(s, R_NOT_LOGGED_IN, "Please login with USER and PASS.");
+		return;
+	}
+	if ((c->args == ARG_NONE && arg) || (c->args == ARG_REQUIRED && !arg)) {
+		reply(s, R_BAD_ARGS, "Syntax error in parameters or arguments.");
 		return;
 	}
 	if (c->access == ACC_WRITE && !s->writable) {

@@ -193,9 +193,12 @@ class LoginTests(RawMixin, FerrydCase):
                      "STOR a", "APPE a", "STOU", "DELE a", "MKD d", "RMD d", "RNFR a", "RNTO b",
                      "SIZE a", "MDTM a", "TYPE I", "MODE S", "STRU F", "PASV", "EPSV",
                      "PORT 127,0,0,1,4,1", "EPRT |1|127.0.0.1|1025|", "REST 0", "ABOR",
-                     "STAT", "STAT /", "ALLO 10", "ACCT x", "SITE HELP", "OPTS UTF8 ON"):
+                     "STAT", "STAT /", "ALLO 10", "ACCT x", "SITE HELP",
+                     # missing arguments too: not logged in comes first (as vsftpd, ProFTPD)
+                     "RETR", "STOR", "APPE", "SIZE", "MKD", "SITE"):
             r = c.cmd(line)
             self.assertEqual(code(r), "530", "%s before login: %s" % (line, r))
+        self.assertEqual(code(c.cmd("USER")), "501")
 
     def test_allowed_before_login(self):
         c = self.raw()
@@ -206,6 +209,8 @@ class LoginTests(RawMixin, FerrydCase):
         self.assertTrue(feat.splitlines()[-1].startswith("211 "), feat)
         help_ = c.cmd("HELP")
         self.assertEqual(code(help_), "214", help_)
+        # clients that send it before USER (as vsftpd and ProFTPD answer it)
+        self.assertEqual(code(c.cmd("OPTS UTF8 ON")), "200")
         # and the login still works afterwards
         self.assertEqual(code(c.login()), "230")
 
@@ -1718,6 +1723,42 @@ class TransferCommandTests(RawMixin, FerrydCase):
         d = self.pasv(c)
         body, r = self.transfer_in(c, "RETR f.bin", d)
         self.assertEqual(body, self.DATA)
+
+    def test_rest_is_forgotten_by_an_unrelated_command(self):
+        """RFC 959: REST is followed by the transfer it is for. Set-up
+        commands between keep it (clients send PASV, TYPE, SIZE there);
+        LIST or CWD mean it was not for a later RETR, which gets it all."""
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("REST 100")), "350")
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        self.assertEqual(code(c.cmd("SIZE f.bin")), "213")
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(body, self.DATA[100:])
+        for between in ("LIST", "CWD /", "MKD restdir"):
+            self.assertEqual(code(c.cmd("REST 3")), "350")
+            if between == "LIST":
+                d = self.pasv(c)
+                _, r = self.transfer_in(c, "LIST", d)
+                self.assertEqual(code(r), "226", r)
+            else:
+                self.assertIn(code(c.cmd(between)), ("250", "257"))
+            d = self.pasv(c)
+            body, r = self.transfer_in(c, "RETR f.bin", d)
+            self.assertEqual(body, self.DATA, "REST survived " + between)
+
+    def test_refused_rest_stor_leaves_no_empty_file(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for name in ("fresh.bin", "f.bin"):
+            self.assertEqual(code(c.cmd("REST 9223372036854775807")), "350")
+            self.pasv(c)
+            r = c.cmd("STOR " + name)
+            self.assertEqual(code(r), "550", r)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "fresh.bin")))
+        self.assertEqual(self.read_root("f.bin"), self.DATA)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
 
     def test_rest_stor(self):
         c = self.logged_in()
