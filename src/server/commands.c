@@ -833,7 +833,7 @@ static void cmd_stat(struct session *s, char *arg)
 				break;
 			}
 			struct stat est;
-			if (fstatat(dirfd(d), de->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0)
+			if (listing_lstat(dirfd(d), s->rootfd, de->d_name, &est) < 0)
 				continue;
 			rc = buf_append(&body, " ", 1);
 			if (!rc)

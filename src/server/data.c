@@ -345,8 +345,7 @@ static bool refill_listing(struct session *s, struct transfer *t)
 			continue;
 		/* NLST shows names only: no stat, the dominant cost of a listing. */
 		struct stat st = {0};
-		if (t->lfmt != LIST_NAMES &&
-		    fstatat(dirfd(t->dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (t->lfmt != LIST_NAMES && listing_lstat(dirfd(t->dir), s->rootfd, name, &st) < 0)
 			continue; /* vanished while listing */
 		const char *shown = name;
 		char joined[FERRY_PATH_MAX];

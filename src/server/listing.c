@@ -1,5 +1,6 @@
 #include "listing.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -196,4 +197,15 @@ int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *
 	if (!rc)
 		rc = buf_append(out, "\r\n", 2);
 	return rc;
+}
+
+int listing_lstat(int dirfd, int rootfd, const char *name, struct stat *st)
+{
+	if (strcmp(name, "..") == 0) {
+		struct stat dir, root;
+		if (fstat(dirfd, &dir) == 0 && fstat(rootfd, &root) == 0 && dir.st_dev == root.st_dev &&
+		    dir.st_ino == root.st_ino)
+			name = ".";
+	}
+	return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW);
 }

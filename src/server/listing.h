@@ -22,6 +22,10 @@ enum list_format {
  * not read for LIST_NAMES, so NLST needs no stat per entry. */
 int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
 		  const struct stat *st, bool writable, time_t now);
+/* lstat of the entry name in dirfd, except that ".." of the served root
+ * (rootfd) is the root itself: what lies above it is not the client's to
+ * see. 0 or -1 with errno, as fstatat. */
+int listing_lstat(int dirfd, int rootfd, const char *name, struct stat *st);
 /* The MLST facts for st, "type=file;size=..;modify=..;perm=..;unix.mode=0644;" */
 int listing_facts(struct buf *out, const struct stat *st, bool writable);
 

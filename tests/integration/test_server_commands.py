@@ -1119,6 +1119,31 @@ class FileStatusTests(RawMixin, FerrydCase):
                  if ln and not ln.startswith("total ")]
         self.assertIn(".hidden", names)
 
+    def test_dotdot_of_the_root_shows_the_root_not_its_parent(self):
+        """LIST -a and STAT -a list "..": at the root that must not reveal
+        the directory above it (owner, mode, links, time)."""
+        parent = os.path.dirname(self.root)
+        os.utime(parent, (915148800, 915148800))          # 1999, unlike the root
+        os.utime(self.root, (self.MTIME, self.MTIME))
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST -a", d)
+        self.assertEqual(code(r), "226", r)
+        by_name = {m.group(10): m for m in (LS_LINE.match(ln) for ln in body.decode().split("\r\n")
+                                            if ln and not ln.startswith("total "))}
+        self.assertIn("..", by_name, body)
+        self.assertEqual(by_name[".."].groups()[:9], by_name["."].groups()[:9], body)
+        self.assertNotIn("1999", by_name[".."].group(0))
+        r = c.cmd("STAT -a /")
+        lines = {ln.split()[-1]: ln.split()[:-1] for ln in r.splitlines()[1:-1]}
+        self.assertEqual(lines[".."], lines["."], r)
+        # Below the root ".." is the real parent, the root.
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "LIST -a dir", d)
+        sub = {m.group(10): m for m in (LS_LINE.match(ln) for ln in body.decode().split("\r\n")
+                                        if ln and not ln.startswith("total "))}
+        self.assertEqual(sub[".."].groups()[:9], by_name["."].groups()[:9], body)
+
     def test_list_path_and_file(self):
         c = self.logged_in()
         d = self.pasv(c)
