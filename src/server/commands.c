@@ -358,12 +358,51 @@ static void cmd_allo(struct session *s, char *arg)
 	reply(s, R_NOT_NEEDED, "ALLO command ignored.");
 }
 
+/* The fact names of the set facts, each followed by ';' and, with
+ * starred, marked '*' when in `selected` (FEAT's form). */
+static void fact_list(char *out, size_t outlen, unsigned facts, unsigned selected, bool starred)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (int i = 0; i < 5; i++) {
+		if (!(facts & (1u << i)))
+			continue;
+		int n = snprintf(out + o, outlen - o, "%s%s;", listing_fact_names[i],
+				 starred && (selected & (1u << i)) ? "*" : "");
+		if (n < 0 || (size_t)n >= outlen - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+/* RFC 3659 7.9: OPTS MLST fact;fact;... selects the facts MLST and MLSD
+ * show, unknown names ignored, none at all for an empty list. */
+static void opts_mlst(struct session *s, const char *list)
+{
+	unsigned facts = 0;
+	while (*list) {
+		size_t len = strcspn(list, ";");
+		for (int i = 0; i < 5; i++)
+			if (strlen(listing_fact_names[i]) == len && strncasecmp(list, listing_fact_names[i], len) == 0)
+				facts |= 1u << i;
+		list += len;
+		if (*list == ';')
+			list++;
+	}
+	s->mlst_facts = facts;
+	char names[64];
+	fact_list(names, sizeof names, facts, facts, false);
+	reply(s, R_CMD_OK, "MLST OPTS%s%s", facts ? " " : "", names);
+}
+
 static void cmd_opts(struct session *s, char *arg)
 {
 	if (strcasecmp(arg, "UTF8 ON") == 0 || strcasecmp(arg, "UTF8") == 0)
 		reply(s, R_CMD_OK, "Always in UTF8 mode.");
-	else if (strncasecmp(arg, "MLST ", 5) == 0 || strcasecmp(arg, "MLST") == 0)
-		reply(s, R_CMD_OK, "MLST OPTS type;size;modify;perm;unix.mode;");
+	else if (strncasecmp(arg, "MLST ", 5) == 0)
+		opts_mlst(s, arg + 5);
+	else if (strcasecmp(arg, "MLST") == 0)
+		opts_mlst(s, "");
 	else
 		reply(s, R_BAD_ARGS, "Option not understood.");
 }
@@ -371,10 +410,12 @@ static void cmd_opts(struct session *s, char *arg)
 static void cmd_feat(struct session *s, char *arg)
 {
 	(void)arg;
+	char facts[64];
+	fact_list(facts, sizeof facts, FACT_ALL, s->mlst_facts, true);
 	reply(s, R_SYSTEM_STATUS,
-	      "Features:\n%s EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n PASV\n%s"
+	      "Features:\n%s EPRT\n EPSV\n MDTM\n MLST %s\n PASV\n%s"
 	      " MFMT\n REST STREAM\n SIZE\n TVFS\n UTF8\nEnd",
-	      ferryd_tls_ctx ? " AUTH TLS\n AUTH SSL\n" : "", ferryd_tls_ctx ? " PBSZ\n PROT\n" : "");
+	      ferryd_tls_ctx ? " AUTH TLS\n AUTH SSL\n" : "", facts, ferryd_tls_ctx ? " PBSZ\n PROT\n" : "");
 }
 
 /* ---- TLS (RFC 4217) ---------------------------------------------------- */
@@ -772,7 +813,7 @@ static void cmd_mlst(struct session *s, char *arg)
 	buf_init(&facts, FERRY_PATH_MAX + 256);
 	char q[FERRY_PATH_MAX];
 	reply_sanitize(vp, q, sizeof q);
-	if (listing_facts(&facts, &st, s->writable) != 0) {
+	if (listing_facts(&facts, &st, s->writable, s->mlst_facts) != 0) {
 		buf_free(&facts);
 		reply(s, R_LOCAL_ERROR, "Out of memory.");
 		return;
@@ -837,7 +878,7 @@ static void cmd_stat(struct session *s, char *arg)
 				continue;
 			rc = buf_append(&body, " ", 1);
 			if (!rc)
-				rc = listing_entry(&body, LIST_LONG, dirfd(d), de->d_name, &est, s->writable, now);
+				rc = listing_entry(&body, LIST_LONG, dirfd(d), de->d_name, &est, s->writable, 0, now);
 			count++;
 		}
 		if (d)
@@ -847,7 +888,7 @@ static void cmd_stat(struct session *s, char *arg)
 	} else {
 		rc = buf_append(&body, " ", 1);
 		if (!rc)
-			rc = listing_entry(&body, LIST_LONG, -1, path_leaf(vp), &st, s->writable, now);
+			rc = listing_entry(&body, LIST_LONG, -1, path_leaf(vp), &st, s->writable, 0, now);
 	}
 	if (rc == 0) {
 		transcript(s, "213- (status listing, %zu bytes)", body.len);
@@ -1208,7 +1249,7 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 		struct stat lst = st;
 		if (pfd >= 0)
 			fstatat(pfd, l2, &lst, AT_SYMLINK_NOFOLLOW);
-		if (listing_entry(&t->stage, fmt, pfd, leaf, &lst, s->writable, time(NULL)) != 0) {
+		if (listing_entry(&t->stage, fmt, pfd, leaf, &lst, s->writable, s->mlst_facts, time(NULL)) != 0) {
 			if (pfd >= 0)
 				close(pfd);
 			xfer_free(t);

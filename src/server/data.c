@@ -354,7 +354,7 @@ static bool refill_listing(struct session *s, struct transfer *t)
 			shown = joined;
 		}
 		if (listing_entry(&t->stage, t->lfmt, dirfd(t->dir), shown, &st,
-				  s->writable, now) < 0)
+				  s->writable, s->mlst_facts, now) < 0)
 			break;
 		n++;
 	}

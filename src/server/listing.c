@@ -68,36 +68,50 @@ static char *put_str(char *p, const char *s)
 	return p + n;
 }
 
-int listing_facts(struct buf *out, const struct stat *st, bool writable)
+const char *const listing_fact_names[5] = {"type", "size", "modify", "perm", "unix.mode"};
+
+int listing_facts(struct buf *out, const struct stat *st, bool writable, unsigned facts)
 {
-	struct tm tm;
-	gmtime_r(&st->st_mtime, &tm);
-	int year = tm.tm_year + 1900;
 	const char *type = S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file" : "OS.unix=other";
 	const char *perm = S_ISDIR(st->st_mode) ? (writable ? "elcmpf" : "el") : (writable ? "radfw" : "r");
 	char line[128], *p = line;
-	p = put_str(p, "type=");
-	p = put_str(p, type);
-	if (S_ISREG(st->st_mode) && st->st_size >= 0) {
-		p = put_str(p, ";size=");
+	if (facts & FACT_TYPE) {
+		p = put_str(p, "type=");
+		p = put_str(p, type);
+		*p++ = ';';
+	}
+	if ((facts & FACT_SIZE) && S_ISREG(st->st_mode) && st->st_size >= 0) {
+		p = put_str(p, "size=");
 		p = put_num(p, (unsigned long long)st->st_size, 10, 1);
+		*p++ = ';';
 	}
-	p = put_str(p, ";modify=");
-	if (year < 0 || year > 9999) {
-		p += strftime(p, 24, "%Y%m%d%H%M%S", &tm); /* what RFC 3659 cannot say */
-	} else {
-		p = put_num(p, (unsigned)year, 10, 4);
-		p = put_num(p, (unsigned)tm.tm_mon + 1, 10, 2);
-		p = put_num(p, (unsigned)tm.tm_mday, 10, 2);
-		p = put_num(p, (unsigned)tm.tm_hour, 10, 2);
-		p = put_num(p, (unsigned)tm.tm_min, 10, 2);
-		p = put_num(p, (unsigned)tm.tm_sec, 10, 2);
+	if (facts & FACT_MODIFY) {
+		struct tm tm;
+		gmtime_r(&st->st_mtime, &tm);
+		int year = tm.tm_year + 1900;
+		p = put_str(p, "modify=");
+		if (year < 0 || year > 9999) {
+			p += strftime(p, 24, "%Y%m%d%H%M%S", &tm); /* what RFC 3659 cannot say */
+		} else {
+			p = put_num(p, (unsigned)year, 10, 4);
+			p = put_num(p, (unsigned)tm.tm_mon + 1, 10, 2);
+			p = put_num(p, (unsigned)tm.tm_mday, 10, 2);
+			p = put_num(p, (unsigned)tm.tm_hour, 10, 2);
+			p = put_num(p, (unsigned)tm.tm_min, 10, 2);
+			p = put_num(p, (unsigned)tm.tm_sec, 10, 2);
+		}
+		*p++ = ';';
 	}
-	p = put_str(p, ";perm=");
-	p = put_str(p, perm);
-	p = put_str(p, ";unix.mode=0");
-	p = put_num(p, st->st_mode & 07777, 8, 1);
-	*p++ = ';';
+	if (facts & FACT_PERM) {
+		p = put_str(p, "perm=");
+		p = put_str(p, perm);
+		*p++ = ';';
+	}
+	if (facts & FACT_UNIX_MODE) {
+		p = put_str(p, "unix.mode=0");
+		p = put_num(p, st->st_mode & 07777, 8, 1);
+		*p++ = ';';
+	}
 	return buf_append(out, line, (size_t)(p - line));
 }
 
@@ -163,7 +177,7 @@ static int long_prefix(struct buf *out, const struct stat *st, time_t now)
 }
 
 int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *name,
-		  const struct stat *st, bool writable, time_t now)
+		  const struct stat *st, bool writable, unsigned facts, time_t now)
 {
 	int rc;
 	switch (fmt) {
@@ -171,7 +185,7 @@ int listing_entry(struct buf *out, enum list_format fmt, int dirfd, const char *
 		rc = append_name(out, name);
 		break;
 	case LIST_MLSD:
-		rc = listing_facts(out, st, writable);
+		rc = listing_facts(out, st, writable, facts);
 		if (!rc)
 			rc = buf_append(out, " ", 1);
 		if (!rc)

@@ -96,6 +96,7 @@ struct session *session_new(int fd, const struct config *cfg, unsigned long id, 
 	s->data.fd = -1;
 	s->rootfd = -1;
 	s->type = 'A'; /* RFC 959 default; clients switch to I */
+	s->mlst_facts = FACT_ALL;
 	line_init(&s->lr, FERRY_LINE_MAX, true);
 	buf_init(&s->in, FERRY_CTRL_READ);
 	buf_init(&s->out, FERRY_CTRL_OUT_MAX);

@@ -78,6 +78,7 @@ struct session {
 	enum login_state login;
 	char *user;              /* name from USER, owned */
 	bool anonymous, writable;
+	unsigned mlst_facts;      /* MLST/MLSD facts shown (OPTS MLST), enum mlst_fact */
 	int rootfd;              /* the session's jail, -1 before login */
 	char *cwd;               /* canonical virtual path, owned */
 	int failed_logins;

@@ -1032,6 +1032,30 @@ class FileStatusTests(RawMixin, FerrydCase):
         self.assertIn("r", facts["perm"])
         self.assertEqual(facts["unix.mode"], "0644")
 
+    def test_opts_mlst_chooses_the_facts(self):
+        """RFC 3659 7.9: OPTS MLST selects the facts of MLST and MLSD,
+        ignores names it does not know, and FEAT stars the selection."""
+        c = self.logged_in()
+        self.assertEqual(c.cmd("OPTS MLST Size;bogus;TYPE;"), "200 MLST OPTS type;size;")
+        r = c.cmd("MLST a.txt")
+        self.assertEqual(r.splitlines()[1], " type=file;size=6; /a.txt", r)
+        self.assertIn(" MLST type*;size*;modify;perm;unix.mode;", c.cmd("FEAT").splitlines())
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "MLSD", d)
+        self.assertEqual(code(r), "226", r)
+        lines = body.decode().split("\r\n")
+        self.assertIn("type=file;size=6; a.txt", lines)
+        self.assertIn("type=dir; dir", lines)
+        self.assertEqual(c.cmd("OPTS MLST"), "200 MLST OPTS")
+        self.assertEqual(c.cmd("MLST a.txt").splitlines()[1], "  /a.txt")
+        self.assertEqual(c.cmd("OPTS MLST modify;unix.mode;perm;"), "200 MLST OPTS modify;perm;unix.mode;")
+        r = c.cmd("MLST a.txt")
+        self.assertEqual(r.splitlines()[1], " modify=20010203040506;perm=r;unix.mode=0644; /a.txt", r)
+        # Each session chooses for itself.
+        other = self.logged_in()
+        facts, _ = self.facts(other.cmd("MLST a.txt").splitlines()[1][1:])
+        self.assertEqual(set(facts), {"type", "size", "modify", "perm", "unix.mode"})
+
     def test_mlst_dir_and_cwd(self):
         c = self.logged_in()
         r = c.cmd("MLST dir")

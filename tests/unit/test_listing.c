@@ -6,7 +6,8 @@
 #include <stdlib.h>
 
 /* The facts of a made-up entry, as a C string owned by the caller's buf. */
-static const char *facts(struct buf *b, mode_t mode, off_t size, time_t mtime, bool writable)
+static const char *some_facts(struct buf *b, mode_t mode, off_t size, time_t mtime, bool writable,
+			      unsigned which)
 {
 	struct stat st;
 	memset(&st, 0, sizeof st);
@@ -15,8 +16,13 @@ static const char *facts(struct buf *b, mode_t mode, off_t size, time_t mtime, b
 	st.st_mtime = mtime;
 	buf_free(b);
 	buf_init(b, 4096);
-	CHECK(listing_facts(b, &st, writable) == 0);
+	CHECK(listing_facts(b, &st, writable, which) == 0);
 	return b->data ? b->data : "";
+}
+
+static const char *facts(struct buf *b, mode_t mode, off_t size, time_t mtime, bool writable)
+{
+	return some_facts(b, mode, size, mtime, writable, FACT_ALL);
 }
 
 TEST(facts_of_files_directories_and_others)
@@ -35,6 +41,20 @@ TEST(facts_of_files_directories_and_others)
 		  "type=dir;modify=20261203105438;perm=elcmpf;unix.mode=07777;");
 	CHECK_STR(facts(&b, S_IFIFO | 0644, 0, 1796295278, false),
 		  "type=OS.unix=other;modify=20261203105438;perm=r;unix.mode=0644;");
+	buf_free(&b);
+}
+
+TEST(facts_chosen_with_opts_mlst)
+{
+	struct buf b;
+	buf_init(&b, 4096);
+	CHECK_STR(some_facts(&b, S_IFREG | 0644, 42, 1796295278, false, FACT_SIZE | FACT_TYPE),
+		  "type=file;size=42;");
+	CHECK_STR(some_facts(&b, S_IFREG | 0644, 42, 1796295278, true, FACT_PERM | FACT_UNIX_MODE),
+		  "perm=radfw;unix.mode=0644;");
+	CHECK_STR(some_facts(&b, S_IFDIR | 0755, 42, 1796295278, false, FACT_SIZE | FACT_MODIFY),
+		  "modify=20261203105438;");
+	CHECK_STR(some_facts(&b, S_IFREG | 0644, 42, 1796295278, false, 0), "");
 	buf_free(&b);
 }
 
@@ -66,7 +86,7 @@ static const char *long_line(struct buf *b, mode_t mode, unsigned long nlink, un
 	st.st_mtime = mtime;
 	buf_free(b);
 	buf_init(b, 4096);
-	CHECK(listing_entry(b, LIST_LONG, -1, "f", &st, false, now) == 0);
+	CHECK(listing_entry(b, LIST_LONG, -1, "f", &st, false, 0, now) == 0);
 	return b->data ? b->data : "";
 }
 
@@ -98,8 +118,8 @@ TEST(names_keep_one_line)
 	buf_init(&b, 4096);
 	struct stat st;
 	memset(&st, 0, sizeof st);
-	CHECK(listing_entry(&b, LIST_NAMES, -1, "a\r\n226 forged\rb\n", &st, false, 0) == 0);
-	CHECK(listing_entry(&b, LIST_NAMES, -1, "plain", &st, false, 0) == 0);
+	CHECK(listing_entry(&b, LIST_NAMES, -1, "a\r\n226 forged\rb\n", &st, false, 0, 0) == 0);
+	CHECK(listing_entry(&b, LIST_NAMES, -1, "plain", &st, false, 0, 0) == 0);
 	CHECK_STR(b.data, "a??226 forged?b?\r\nplain\r\n");
 	buf_free(&b);
 }
@@ -108,6 +128,7 @@ int main(void)
 {
 	setenv("TZ", "UTC", 1);
 	RUN_ONE(facts_of_files_directories_and_others);
+	RUN_ONE(facts_chosen_with_opts_mlst);
 	RUN_ONE(facts_of_times_before_1970_and_beyond_9999);
 	RUN_ONE(long_lines_as_ls_writes_them);
 	RUN_ONE(names_keep_one_line);
