@@ -39,6 +39,8 @@ static const char usage_text[] =
 	"      --tls-required-anonymous  anonymous users must use TLS too\n"
 	"      --no-tls-require-reuse    accept data connections that do not resume the\n"
 	"                           control connection's TLS session\n"
+	"      --tls-strict-eof     a protected upload must end with TLS close_notify;\n"
+	"                           one cut off by a bare TCP close is discarded (426)\n"
 	"      --implicit-tls-port N  also serve implicit FTPS (TLS from the first byte) on N\n"
 	"      --gen-cert DIR       write a self-signed DIR/cert.pem and DIR/key.pem, exit\n"
 	"      --no-sandbox         do not confine workers with seccomp (debugging)\n"
@@ -65,6 +67,7 @@ enum {
 	OPT_TLS_REQUIRED_ANON,
 	OPT_TLS_REUSE,
 	OPT_NO_TLS_REUSE,
+	OPT_TLS_STRICT_EOF,
 	OPT_IMPLICIT,
 	OPT_GEN_CERT,
 	OPT_NO_SANDBOX,
@@ -97,6 +100,7 @@ static const struct option long_opts[] = {
 	{"tls-required-anonymous", no_argument, NULL, OPT_TLS_REQUIRED_ANON},
 	{"tls-require-reuse", no_argument, NULL, OPT_TLS_REUSE},
 	{"no-tls-require-reuse", no_argument, NULL, OPT_NO_TLS_REUSE},
+	{"tls-strict-eof", no_argument, NULL, OPT_TLS_STRICT_EOF},
 	{"implicit-tls-port", required_argument, NULL, OPT_IMPLICIT},
 	{"gen-cert", required_argument, NULL, OPT_GEN_CERT},
 	{"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
@@ -193,6 +197,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		case OPT_TLS_REQUIRED_ANON: cfg->tls_required = cfg->tls_required_anon = true; break;
 		case OPT_TLS_REUSE: cfg->tls_require_reuse = true; break;
 		case OPT_NO_TLS_REUSE: cfg->tls_require_reuse = false; break;
+		case OPT_TLS_STRICT_EOF: cfg->tls_strict_eof = true; break;
 		case OPT_IMPLICIT:
 			if (parse_int(optarg, 1, 65535, &cfg->implicit_tls_port))
 				return bad("--implicit-tls-port", optarg);

@@ -35,6 +35,7 @@ struct config {
 	bool tls_required;        /* virtual users must AUTH TLS and PROT P */
 	bool tls_required_anon;   /* anonymous users too */
 	bool tls_require_reuse;   /* data connections must resume the control session */
+	bool tls_strict_eof;      /* a protected upload without close_notify is discarded */
 	int implicit_tls_port;    /* 0 = none */
 	const char *gen_cert_dir;
 	bool sandbox;             /* seccomp allowlist in workers (default on) */

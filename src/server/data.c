@@ -687,6 +687,12 @@ static void xfer_run(struct session *s)
 		/* An upload's records are read in bulk, not as a header read
 		 * and a body read each: a tenth of the system calls. */
 		if (s->data_ssl && t->kind == XK_STOR) {
+			/* Without close_notify a forged or early TCP FIN cannot
+			 * be told from the end of the upload. Off by default
+			 * (as vsftpd's strict_ssl_read_eof): clients that skip
+			 * it lose their uploads. */
+			if (s->cfg->tls_strict_eof)
+				SSL_clear_options(s->data_ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 			SSL_set_default_read_buffer_len(s->data_ssl, TLS_READ_AHEAD);
 			SSL_set_read_ahead(s->data_ssl, 1);
 		}

@@ -269,6 +269,70 @@ class TestTlsUploadReads(TlsCase):
         self.assertLessEqual(took, 8, "%d read calls for six records" % took)
 
 
+class UploadEndings:
+    """Shared by the two classes below: a PROT P upload ended with
+    close_notify, and one ended by a bare TCP FIN (what an attacker on the
+    path can forge to cut an upload short). Returns the final reply."""
+
+    def upload(self, name, payload, close_notify):
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        conn = f.transfercmd("STOR " + name)
+        conn.sendall(payload)
+        if close_notify:
+            conn.unwrap()
+        else:
+            conn.shutdown(socket.SHUT_RDWR)  # SSLSocket.shutdown sends no alert
+        conn.close()
+        f.sock.settimeout(15)
+        try:
+            return f.voidresp()
+        except ftplib.Error as e:
+            return str(e)
+
+
+class TestTlsLenientEof(UploadEndings, TlsCase):
+    """By default (as vsftpd) a bare FIN ends a protected upload like
+    close_notify: clients that never send it still upload."""
+
+    def test_upload_without_close_notify_is_kept(self):
+        payload = os.urandom(50000)
+        self.assertTrue(self.upload("bare.bin", payload, False).startswith("226"))
+        with open(os.path.join(self.root, "bare.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), payload)
+
+
+class TestTlsStrictEof(UploadEndings, TlsCase):
+    """--tls-strict-eof: only close_notify ends a protected upload; one cut
+    by a bare FIN is aborted (426) and nothing is stored."""
+
+    extra_args = ("--tls-strict-eof",)
+
+    def test_upload_cut_by_a_bare_fin_is_discarded(self):
+        r = self.upload("cut.bin", os.urandom(50000), False)
+        self.assertTrue(r.startswith("426"), r)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "cut.bin")))
+        payload = os.urandom(50000)
+        r = self.upload("whole.bin", payload, True)
+        self.assertTrue(r.startswith("226"), r)
+        with open(os.path.join(self.root, "whole.bin"), "rb") as fh:
+            self.assertEqual(fh.read(), payload)
+
+    def test_curl_and_lftp_uploads_end_with_close_notify(self):
+        src = os.path.join(self.tmp, "src.bin")
+        make_file(src, 300_000, seed=11)
+        p = subprocess.run(["curl", "-sS", "--ssl-reqd", "-k", "-T", src,
+                            "ftp://127.0.0.1:%d/curl.bin" % self.server.port],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run(["lftp", "-c", "set ftp:ssl-force yes; set ssl:verify-certificate no; "
+                            "set ftp:ssl-protect-data yes; open ftp://127.0.0.1:%d; put %s -o lftp.bin"
+                            % (self.server.port, src)], capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for name in ("curl.bin", "lftp.bin"):
+            self.assertEqual(sha256_file(os.path.join(self.root, name)), sha256_file(src), name)
+
+
 class TestTlsStalledRecord(TlsCase):
     """Read ahead holds a partial record inside OpenSSL, where the socket
     no longer signals it: an upload that stalls in mid-record must still
