@@ -231,12 +231,12 @@ static int cmd_lls(struct client *cl, int argc, char **argv)
 
 static int cmd_get(struct client *cl, int argc, char **argv)
 {
-	return transfer_get(cl, argv[1], argc > 2 ? argv[2] : NULL, false);
+	return transfer_get(cl, argv[1], argc > 2 ? argv[2] : NULL, GET_NEW);
 }
 
 static int cmd_reget(struct client *cl, int argc, char **argv)
 {
-	return transfer_get(cl, argv[1], argc > 2 ? argv[2] : NULL, true);
+	return transfer_get(cl, argv[1], argc > 2 ? argv[2] : NULL, GET_RESUME);
 }
 
 static int cmd_put(struct client *cl, int argc, char **argv)
@@ -280,7 +280,7 @@ static int for_each_remote(struct client *cl, int argc, char **argv,
 
 static int get_one(struct client *cl, const char *path, const char *name)
 {
-	return transfer_get(cl, path, name, false);
+	return transfer_get(cl, path, name, GET_SERVER_NAMED);
 }
 
 static int delete_one(struct client *cl, const char *path, const char *name)

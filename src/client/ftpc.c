@@ -190,11 +190,13 @@ static int read_reply(struct ftpc *c)
 	return read_reply_until(c, clock_ms() + c->timeout_ms);
 }
 
-/* Reads replies until a final (non-1xx) one. */
+/* Reads replies until a final (non-1xx) one, all within one timeout: a
+ * server that sends 1xx after 1xx does not keep ferry waiting for ever. */
 static int read_final_reply(struct ftpc *c)
 {
+	long long deadline = clock_ms() + c->timeout_ms;
 	for (;;) {
-		int code = read_reply(c);
+		int code = read_reply_until(c, deadline);
 		if (code < 0 || !reply_is_preliminary(code))
 			return code;
 	}
@@ -399,9 +401,12 @@ int ftpc_connect(struct ftpc *c, const char *host, int port)
 		if (rc)
 			return rc;
 	}
+	/* 120 ("ready in nnn minutes") may come first; the 220 still has to
+	 * come within the one timeout. */
+	long long deadline = clock_ms() + c->timeout_ms;
 	int code;
 	do
-		code = read_reply(c);
+		code = read_reply_until(c, deadline);
 	while (code == R_SERVICE_READY_SOON);
 	if (code < 0)
 		return code;

@@ -128,7 +128,7 @@ static int url_mode(struct client *cl, const char *text, const char *local, cons
 	} else if (plen == 0 || u.path[plen - 1] == '/') {
 		rc = transfer_listing_show(cl, "LIST", plen ? u.path : NULL);
 	} else {
-		rc = transfer_get(cl, u.path, local, false);
+		rc = transfer_get(cl, u.path, local, GET_NEW);
 	}
 	return finish(cl, rc == 0 ? EXIT_OK : EXIT_FAILED);
 }

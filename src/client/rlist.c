@@ -73,10 +73,13 @@ int rlist_fetch(struct client *cl, const char *dir, struct rlist *out)
 	while (p && p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		char *line = p;
-		if (nl)
-			*nl = '\0';
+		size_t n = (size_t)((nl ? nl : end) - line);
+		/* A NUL inside a name would cut it to another file's name: make
+		 * it a control byte, which rlist_name_is_safe refuses. */
+		for (char *z = memchr(line, '\0', n); z; z = memchr(z, '\0', n - (size_t)(z - line)))
+			*z = '\x01';
+		line[n] = '\0';
 		p = nl ? nl + 1 : end;
-		size_t n = strlen(line);
 		if (n && line[n - 1] == '\r')
 			line[--n] = '\0';
 		if (!n)

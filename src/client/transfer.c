@@ -145,18 +145,37 @@ static int temp_template(const char *final, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-int transfer_get(struct client *cl, const char *remote, const char *local, bool resume)
+/* mget's local names come from the server's listing: each must name a
+ * regular file here (or nothing yet), never standard output, a directory
+ * to write into, or a FIFO or device to write through, be it directly or
+ * through a symbolic link. A link to a regular file is replaced. */
+static int check_server_named(struct client *cl, const char **local)
+{
+	if (strcmp(*local, "-") == 0)
+		*local = "./-";
+	struct stat lst, st;
+	if (lstat(*local, &lst) != 0 || S_ISREG(lst.st_mode))
+		return 0;
+	if (S_ISLNK(lst.st_mode) && (stat(*local, &st) != 0 || S_ISREG(st.st_mode)))
+		return 0;
+	return client_fail(cl, "get: %s: not a regular file here; not written", *local);
+}
+
+int transfer_get(struct client *cl, const char *remote, const char *local, enum get_mode mode)
 {
 	char target[PATH_MAX];
+	bool resume = mode == GET_RESUME;
 	const char *leaf = transfer_leaf(remote);
 	if (!local) {
 		if (!*leaf || strcmp(leaf, ".") == 0 || strcmp(leaf, "..") == 0)
 			return client_fail(cl, "get: %s: give a local name", remote);
 		local = leaf;
 	}
+	if (mode == GET_SERVER_NAMED && check_server_named(cl, &local) != 0)
+		return -1;
 	bool to_stdout = strcmp(local, "-") == 0;
 	struct stat st;
-	if (!to_stdout && stat(local, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (mode != GET_SERVER_NAMED && !to_stdout && stat(local, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if (!*leaf || strcmp(leaf, "..") == 0 || strcmp(leaf, ".") == 0)
 			return client_fail(cl, "get: %s: give a local name", remote);
 		int n = snprintf(target, sizeof target, "%s/%s", local, leaf);
@@ -221,10 +240,28 @@ int transfer_get(struct client *cl, const char *remote, const char *local, bool 
 		struct copy_job job = {.cmd = cmd, .rest = offset, .file_fd = fd, .to_server = false,
 				       .ascii = cl->ascii, .local_name = local, .progress = &p};
 		rc = run_copy(cl, &job);
-		if (rc == 0 && have_size && offset + (uint64_t)job.moved != total) {
+		uint64_t have = offset + (uint64_t)job.moved;
+		if (rc == 0 && have_size && have > total) {
+			/* More than SIZE said: a server that answered REST but sent
+			 * from the start, or a file that grew. A resumed file goes
+			 * back to what it was, not left with a duplicated head. */
+			if (resume)
+				snprintf(cl->ftp.err, sizeof cl->ftp.err,
+					 "server sent %llu bytes after REST %llu, %llu more than SIZE allows "
+					 "(did it ignore REST?); %.200s left as it was",
+					 (unsigned long long)job.moved, (unsigned long long)offset,
+					 (unsigned long long)(have - total), local);
+			else
+				snprintf(cl->ftp.err, sizeof cl->ftp.err,
+					 "server sent %llu bytes, more than the %llu its SIZE reported",
+					 (unsigned long long)have, (unsigned long long)total);
+			if (resume && ftruncate(fd, (off_t)offset) != 0)
+				snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
+			rc = -EIO;
+		} else if (rc == 0 && have_size && have != total) {
 			snprintf(cl->ftp.err, sizeof cl->ftp.err,
 				 "transfer incomplete: %llu of %llu bytes arrived",
-				 (unsigned long long)(offset + (uint64_t)job.moved), (unsigned long long)total);
+				 (unsigned long long)have, (unsigned long long)total);
 			rc = -EIO;
 		}
 	}

@@ -32,8 +32,14 @@ enum put_mode {
 };
 
 /* local NULL: the remote name's last component in the current directory;
- * an existing directory: the remote leaf inside it; "-": standard output. */
-int transfer_get(struct client *cl, const char *remote, const char *local, bool resume);
+ * an existing directory: the remote leaf inside it; "-": standard output
+ * (neither for GET_SERVER_NAMED, see check_server_named). */
+enum get_mode {
+	GET_NEW,          /* a fresh download; LOCAL may be a directory to put it in */
+	GET_RESUME,       /* reget: REST from the local size, appending */
+	GET_SERVER_NAMED, /* mget: LOCAL is a name from the server's listing */
+};
+int transfer_get(struct client *cl, const char *remote, const char *local, enum get_mode mode);
 /* remote NULL: the local name's last component. */
 int transfer_put(struct client *cl, const char *local, const char *remote, enum put_mode mode);
 /* LIST or NLST (verb) of path (may be NULL), copied to standard output

@@ -103,6 +103,18 @@ class TestConnectionFailures(ClientErrorCase):
         p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "pwd", timeout=30)
         self.assertOneLine(p, r"server reply longer than \d+ bytes")
 
+    def test_endless_preliminary_replies_time_out(self):
+        """1xx after 1xx: the final reply must still come within --timeout,
+        for the greeting (120) and for a command's replies."""
+        for mode, cmd, pattern in (("endless1xx", "pwd", r"no reply from server within 2 s$"),
+                                   ("greet120", "pwd", r"no reply from server within 2 s$")):
+            s = self.fake(mode)
+            t0 = time.monotonic()
+            p = self.ferry("--timeout", "2", "127.0.0.1", str(s.port), cmd, timeout=40)
+            self.assertOneLine(p, pattern)
+            self.assertLess(time.monotonic() - t0, 15, mode)
+            s.stop()
+
     def test_server_closes_connection(self):
         s = self.fake("close_on_user")
         p = self.ferry("127.0.0.1", str(s.port), "pwd", timeout=30)
@@ -150,6 +162,47 @@ class TestHostileServer(ClientErrorCase):
             self.assertEqual(os.listdir(self.tmp), ["payload.bin"])
             os.unlink(os.path.join(self.tmp, "payload.bin"))
             s.stop()
+
+    def test_mget_writes_only_regular_files_named_by_the_listing(self):
+        """Names from the listing that exist here as a directory, a link to
+        one, or a FIFO are not written into or through; "-" is a file, not
+        standard output; a name with a NUL is refused, not cut short."""
+        s = self.fake("local_names")
+        work = os.path.join(self.tmp, "work")
+        outside = os.path.join(self.tmp, "outside")
+        for d in (work, outside, os.path.join(work, "sub")):
+            os.mkdir(d)
+        os.symlink(outside, os.path.join(work, "dlink"))
+        os.mkfifo(os.path.join(work, "fifo"))
+        p = run_ferry(["--timeout", "5", "127.0.0.1", str(s.port)], input="mget *\n", cwd=work,
+                      env={"HOME": self.tmp}, timeout=30)
+        self.assertEqual(p.returncode, 1, err(p))
+        self.assertEqual(os.listdir(outside), [])
+        self.assertEqual(os.listdir(os.path.join(work, "sub")), [])
+        self.assertEqual(sorted(os.listdir(work)), ["-", "dlink", "fifo", "ok.bin", "sub"])
+        payload = bytes(range(256)) * 4096
+        for name in ("-", "ok.bin"):
+            with open(os.path.join(work, name), "rb") as f:
+                self.assertEqual(f.read(), payload, name)
+        self.assertNotIn(payload[:64], p.stdout)
+        e = err(p)
+        for name in ("dlink", "fifo", "sub"):
+            self.assertIn("get: %s: not a regular file here; not written" % name, e)
+        self.assertIn('refusing unsafe name from listing: "nul?ok.bin"', e)
+
+    def test_reget_from_a_server_that_ignores_rest(self):
+        """350 to REST, then the whole file: the resumed file must not keep
+        a duplicated head; it goes back to the part it was."""
+        s = self.fake("norest")
+        part = (bytes(range(256)) * 4096)[:50000]
+        local = os.path.join(self.tmp, "payload.bin")
+        with open(local, "wb") as f:
+            f.write(part)
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "reget", "payload.bin", timeout=30)
+        self.assertOneLine(p, r"^reget: server sent 1048576 bytes after REST 50000, 50000 more than "
+                              r"SIZE allows \(did it ignore REST\?\); payload.bin left as it was$")
+        with open(local, "rb") as f:
+            self.assertEqual(f.read(), part)
 
     def test_complete_download_from_fake(self):
         s = self.fake("normal")

@@ -58,8 +58,13 @@ def serve(c):
         for i in range(200000):
             c.sendall(b" line %d of an endless greeting\r\n" % i)
         time.sleep(30); return
+    if mode == "greet120":
+        for i in range(300):             # "ready in a minute", for ever
+            send("120 ready soon"); time.sleep(0.2)
+        return
     send("220 fake ready")
     data_lst = None
+    rest = 0
     while True:
         line = f.readline()
         if not line:
@@ -77,6 +82,12 @@ def serve(c):
             send("211-Features:"); send(" SIZE"); send("211 End")
         elif verb in ("TYPE", "NOOP"):
             send("200 ok")
+        elif verb == "PWD" and mode == "endless1xx":
+            for i in range(300):         # preliminary replies, never a final one
+                send("150 still working"); time.sleep(0.2)
+            return
+        elif verb == "REST":
+            rest = int(arg); send("350 restarting at %d" % rest)
         elif verb == "SIZE":
             send("213 %d" % len(PAYLOAD))
         elif verb == "EPSV":
@@ -93,7 +104,10 @@ def serve(c):
             if verb == "RETR" and mode == "short_226":
                 d.sendall(PAYLOAD[:300000]); d.close(); send("226 done (not really)"); continue
             if verb == "RETR":
-                d.sendall(PAYLOAD)
+                # "norest" says 350 to REST and sends from the start anyway
+                d.sendall(PAYLOAD if mode == "norest" else PAYLOAD[rest:]); rest = 0
+            elif mode == "local_names":
+                d.sendall(b"dlink\r\nfifo\r\n-\r\nsub\r\nok.bin\r\nnul\x00ok.bin\r\n")
             elif mode == "unsafe_names":
                 d.sendall(b"../evil\r\n/tmp/abs-evil\r\nsub/inner\r\n..\r\nok.bin\r\n")
             else:
