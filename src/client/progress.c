@@ -69,8 +69,9 @@ static void draw(struct progress *p)
 	if (p->total > 0) {
 		pct = now >= p->total ? 100 : (int)(now * 100 / p->total);
 		double speed = secs > 0.001 ? (double)p->bytes / secs : 0;
-		if (now < p->total && speed > 0) {
-			long left = (long)((double)(p->total - now) / speed);
+		double left_s = speed > 0 ? (double)(p->total - now) / speed : 0;
+		if (now < p->total && speed > 0 && left_s < 100.0 * 3600) {
+			long left = (long)left_s;
 			snprintf(eta, sizeof eta, " ETA %ld:%02ld", left / 60, left % 60);
 		} else if (now >= p->total) {
 			snprintf(eta, sizeof eta, " ETA 0:00");

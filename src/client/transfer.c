@@ -21,28 +21,46 @@ const char *transfer_leaf(const char *path)
 }
 
 /* SIGINT during a transfer cancels it (through progress_update) instead
- * of killing ferry with a temporary file left behind. */
-static struct sigaction saved_sigint;
+ * of killing ferry with a temporary file left behind. SIGTERM and SIGHUP
+ * cancel it too, and once the transfer is cleaned up they take their
+ * usual course: ferry ends as killed by them. */
+static const int caught_signals[] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction saved_actions[3];
+static volatile sig_atomic_t fatal_signal;
 
-static void on_sigint(int sig)
+static void on_interrupt(int sig)
 {
-	(void)sig;
 	progress_interrupted = 1;
+	if (sig != SIGINT)
+		fatal_signal = sig;
 }
 
 static void interrupts_catch(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigint;
+	sa.sa_handler = on_interrupt;
 	sigemptyset(&sa.sa_mask);
 	progress_interrupted = 0;
-	sigaction(SIGINT, &sa, &saved_sigint);
+	fatal_signal = 0;
+	for (int i = 0; i < 3; i++)
+		sigaction(caught_signals[i], &sa, &saved_actions[i]);
 }
 
 static void interrupts_restore(void)
 {
-	sigaction(SIGINT, &saved_sigint, NULL);
+	for (int i = 0; i < 3; i++)
+		sigaction(caught_signals[i], &saved_actions[i], NULL);
+}
+
+/* After the cancelled transfer is cleaned up (ABOR sent, temporary file
+ * removed): a SIGTERM or SIGHUP that cancelled it now ends ferry. */
+static void raise_pending_signal(void)
+{
+	int sig = fatal_signal;
+	fatal_signal = 0;
+	if (sig)
+		raise(sig);
 }
 
 static FILE *bar_stream(const struct client *cl)
@@ -79,6 +97,7 @@ struct copy_job {
 	const char *local_name; /* for error messages */
 	struct progress *progress;
 	int64_t moved;
+	bool cleanup_after;     /* the caller removes a temporary file, then raise_pending_signal */
 };
 
 /* Opens the data connection for job->cmd, copies, closes. On failure
@@ -118,6 +137,8 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		 * failure, must not look like a finished transfer to the server. */
 		(void)ftpc_data_close(&cl->ftp, &d, true);
 		memcpy(cl->ftp.err, why, sizeof why);
+		if (!job->cleanup_after)
+			raise_pending_signal();
 		return n == -ECANCELED ? -ECANCELED : -EIO;
 	}
 	job->moved = n;
@@ -238,7 +259,8 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 	if (rc == 0) {
 		progress_start(&p, to_stdout ? NULL : bar_stream(cl), remote, offset, have_size ? total : 0);
 		struct copy_job job = {.cmd = cmd, .rest = offset, .file_fd = fd, .to_server = false,
-				       .ascii = cl->ascii, .local_name = local, .progress = &p};
+				       .ascii = cl->ascii, .local_name = local, .progress = &p,
+				       .cleanup_after = true};
 		rc = run_copy(cl, &job);
 		uint64_t have = offset + (uint64_t)job.moved;
 		if (rc == 0 && have_size && have > total) {
@@ -287,6 +309,7 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 	if (rc != 0) {
 		if (*temp)
 			unlink(temp);
+		raise_pending_signal();
 		return client_fail_ftp(cl, resume ? "reget" : "get");
 	}
 	print_summary(cl, &p, false, to_stdout);

@@ -5,12 +5,13 @@ and downloads cut short. Each must give one clear line, a non-zero exit,
 and leave nothing half-written under a final name."""
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import free_port
+from harness import FERRY, free_port
 from test_client_support import err, out, run_ferry, start_fake
 
 
@@ -203,6 +204,27 @@ class TestHostileServer(ClientErrorCase):
                               r"SIZE allows \(did it ignore REST\?\); payload.bin left as it was$")
         with open(local, "rb") as f:
             self.assertEqual(f.read(), part)
+
+    def test_sigterm_mid_download_leaves_no_temporary_file(self):
+        """SIGTERM cancels the download like ^C (temporary file removed),
+        then ends ferry as killed by SIGTERM."""
+        s = self.fake("trickle")
+        e = dict(os.environ, HOME=self.tmp)
+        e.pop("FERRY_PASSWORD", None)
+        proc = subprocess.Popen([FERRY, "--timeout", "10", "127.0.0.1", str(s.port), "get", "payload.bin"],
+                                cwd=self.tmp, env=e, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(proc.kill)
+        for _ in range(100):                 # the temporary file shows the download is under way
+            if os.listdir(self.tmp):
+                break
+            time.sleep(0.05)
+        self.assertTrue(os.listdir(self.tmp), "no temporary file appeared")
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        self.assertEqual(proc.returncode, -signal.SIGTERM)
+        self.assertEqual(os.listdir(self.tmp), [])
 
     def test_complete_download_from_fake(self):
         s = self.fake("normal")

@@ -103,6 +103,10 @@ def serve(c):
                 d.sendall(PAYLOAD[:300000]); d.close(); send("426 connection lost"); continue
             if verb == "RETR" and mode == "short_226":
                 d.sendall(PAYLOAD[:300000]); d.close(); send("226 done (not really)"); continue
+            if verb == "RETR" and mode == "trickle":
+                for i in range(300):     # 1 KiB per 0.1 s: a download that takes its time
+                    d.sendall(PAYLOAD[:1024]); time.sleep(0.1)
+                d.close(); send("226 done"); continue
             if verb == "RETR":
                 # "norest" says 350 to REST and sends from the start anyway
                 d.sendall(PAYLOAD if mode == "norest" else PAYLOAD[rest:]); rest = 0
