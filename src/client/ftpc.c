@@ -300,7 +300,14 @@ void ftpc_print_reply(const struct ftpc *c, FILE *f)
 		memcpy(line, t, k);
 		line[k] = '\0';
 		reply_sanitize(line, line, sizeof line);
-		fprintf(f, "%d%c%s\n", c->rp.code, t[n] ? '-' : ' ', line);
+		/* Lines between the first and the last are shown as they came
+		 * (some servers start them with the code too, some with a space). */
+		if (t == ftpc_reply_text(c))
+			fprintf(f, "%d%c%s\n", c->rp.code, t[n] ? '-' : ' ', line);
+		else if (t[n])
+			fprintf(f, "%s\n", line);
+		else
+			fprintf(f, "%d %s\n", c->rp.code, line);
 		if (!t[n])
 			break;
 		t += n + 1;

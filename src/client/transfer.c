@@ -383,8 +383,31 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 	return 0;
 }
 
+/* A listing for a terminal: the server chose the names in it, and a
+ * terminal acts on the escape sequences they may hold, so control bytes
+ * (but tab) are shown as '?', and CRLF as the local line end. */
+static int listing_to_terminal(struct client *cl, const char *verb, const char *path)
+{
+	struct buf b;
+	buf_init(&b, TRANSFER_LISTING_MAX);
+	int rc = transfer_listing_fetch(cl, verb, path, &b);
+	for (size_t i = 0; rc == 0 && i < b.len; i++) {
+		unsigned char ch = (unsigned char)b.data[i];
+		if (ch == '\r' && i + 1 < b.len && b.data[i + 1] == '\n')
+			continue;
+		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+			ch = '?';
+		putchar(ch);
+	}
+	fflush(stdout);
+	buf_free(&b);
+	return rc == 0 ? 0 : client_fail_ftp(cl, NULL);
+}
+
 int transfer_listing_show(struct client *cl, const char *verb, const char *path)
 {
+	if (cl->stdout_tty)
+		return listing_to_terminal(cl, verb, path);
 	char cmd[FERRY_LINE_MAX + 1];
 	int n = path ? snprintf(cmd, sizeof cmd, "%s %s", verb, path) : snprintf(cmd, sizeof cmd, "%s", verb);
 	if (n < 0 || (size_t)n >= sizeof cmd)

@@ -226,6 +226,13 @@ class TestHostileServer(ClientErrorCase):
         self.assertEqual(proc.returncode, -signal.SIGTERM)
         self.assertEqual(os.listdir(self.tmp), [])
 
+    def test_multiline_reply_shown_as_it_came(self):
+        s = self.fake("multiline")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "system", timeout=30)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertEqual(out(p), "215-first\n215-inner with the code\n inner with a space\n"
+                                 "216 not the end\n215 end\n")
+
     def test_complete_download_from_fake(self):
         s = self.fake("normal")
         p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)

@@ -144,6 +144,22 @@ class ShellSuite:
         s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
+    def test_listing_escape_sequences_are_not_passed_to_the_terminal(self):
+        """A name chosen by whoever can write on the server, shown by ls on
+        a terminal: its escape sequence (here: clear the screen, set the
+        title) must reach the terminal as '?', not be acted on."""
+        make_file(self.rpath("evil\x1b[2J\x1b]0;owned\x07name"), 10, seed=3)
+        self.share_root()
+        s = self.shell()
+        s.read_until(PROMPT)
+        for cmd in ("ls", "nlist"):
+            got = s.command(cmd)
+            self.assertIn(b"evil?[2J?]0;owned?name", got, cmd)
+            self.assertNotIn(b"\x1b", got, cmd)
+            self.assertNotIn(b"\x07", got, cmd)
+        s.type(b"bye\r")
+        self.assertEqual(s.wait(), 0)
+
     def test_tab_completion(self):
         with open(self.rpath("remote-only.txt"), "wb") as f:
             f.write(b"remote\n")

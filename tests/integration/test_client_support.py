@@ -82,6 +82,9 @@ def serve(c):
             send("211-Features:"); send(" SIZE"); send("211 End")
         elif verb in ("TYPE", "NOOP"):
             send("200 ok")
+        elif verb == "SYST" and mode == "multiline":
+            send("215-first"); send("215-inner with the code"); send(" inner with a space")
+            send("216 not the end"); send("215 end")
         elif verb == "PWD" and mode == "endless1xx":
             for i in range(300):         # preliminary replies, never a final one
                 send("150 still working"); time.sleep(0.2)
