@@ -25,7 +25,8 @@ const char *transfer_leaf(const char *path)
  * cancel it too, and once the transfer is cleaned up they take their
  * usual course: ferry ends as killed by them. */
 static const int caught_signals[] = {SIGINT, SIGTERM, SIGHUP};
-static struct sigaction saved_actions[3];
+#define CAUGHT_SIGNALS (sizeof caught_signals / sizeof caught_signals[0])
+static struct sigaction saved_actions[CAUGHT_SIGNALS];
 static volatile sig_atomic_t fatal_signal;
 
 static void on_interrupt(int sig)
@@ -43,13 +44,13 @@ static void interrupts_catch(void)
 	sigemptyset(&sa.sa_mask);
 	progress_interrupted = 0;
 	fatal_signal = 0;
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
 		sigaction(caught_signals[i], &sa, &saved_actions[i]);
 }
 
 static void interrupts_restore(void)
 {
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
 		sigaction(caught_signals[i], &saved_actions[i], NULL);
 }
 

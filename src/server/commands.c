@@ -364,7 +364,7 @@ static void fact_list(char *out, size_t outlen, unsigned facts, unsigned selecte
 {
 	size_t o = 0;
 	out[0] = '\0';
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < LISTING_FACT_COUNT; i++) {
 		if (!(facts & (1u << i)))
 			continue;
 		int n = snprintf(out + o, outlen - o, "%s%s;", listing_fact_names[i],
@@ -382,7 +382,7 @@ static void opts_mlst(struct session *s, const char *list)
 	unsigned facts = 0;
 	while (*list) {
 		size_t len = strcspn(list, ";");
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < LISTING_FACT_COUNT; i++)
 			if (strlen(listing_fact_names[i]) == len && strncasecmp(list, listing_fact_names[i], len) == 0)
 				facts |= 1u << i;
 		list += len;
@@ -1389,14 +1389,20 @@ void command_line_too_long(struct session *s)
 	reply(s, R_SYNTAX, "Command line too long.");
 }
 
+/* True when c's verb is in the NULL-ended list. */
+static bool verb_listed(const struct command *c, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(c->verb, *list) == 0)
+			return true;
+	return false;
+}
+
 static bool allowed_before_login(const struct command *c)
 {
 	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP", "AUTH", "PBSZ",
-					 "PROT", "OPTS"};
-	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-		if (strcmp(c->verb, ok[i]) == 0)
-			return true;
-	return false;
+					 "PROT", "OPTS", NULL};
+	return verb_listed(c, ok);
 }
 
 /* REST names an offset for the transfer that follows it. Clients set up
@@ -1406,11 +1412,8 @@ static bool keeps_rest(const struct command *c)
 {
 	static const char *const keep[] = {"REST", "RETR", "STOR", "APPE", "PASV", "EPSV", "PORT", "EPRT",
 					   "TYPE", "MODE", "STRU", "NOOP", "SIZE", "MDTM", "PBSZ", "PROT",
-					   "ALLO", "OPTS", "FEAT", "STAT", "SYST", "HELP"};
-	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-		if (strcmp(c->verb, keep[i]) == 0)
-			return true;
-	return false;
+					   "ALLO", "OPTS", "FEAT", "STAT", "SYST", "HELP", NULL};
+	return verb_listed(c, keep);
 }
 
 static void begin_record(struct session *s, const char *verb, const char *arg)

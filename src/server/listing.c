@@ -68,7 +68,7 @@ static char *put_str(char *p, const char *s)
 	return p + n;
 }
 
-const char *const listing_fact_names[5] = {"type", "size", "modify", "perm", "unix.mode"};
+const char *const listing_fact_names[LISTING_FACT_COUNT] = {"type", "size", "modify", "perm", "unix.mode"};
 
 int listing_facts(struct buf *out, const struct stat *st, bool writable, unsigned facts)
 {

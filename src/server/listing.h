@@ -25,11 +25,12 @@ enum mlst_fact {
 	FACT_MODIFY = 1 << 2,
 	FACT_PERM = 1 << 3,
 	FACT_UNIX_MODE = 1 << 4,
-	FACT_ALL = (1 << 5) - 1,
+	FACT_ALL = (1 << 5) - 1, /* LISTING_FACT_COUNT bits */
 };
 
 /* Their names, in FEAT's and every entry's order, indexed by bit number. */
-extern const char *const listing_fact_names[5];
+#define LISTING_FACT_COUNT 5
+extern const char *const listing_fact_names[LISTING_FACT_COUNT];
 
 /* dirfd/name locate the entry (for a symlink's target in LIST); st is
  * not read for LIST_NAMES, so NLST needs no stat per entry. facts (a set

@@ -318,7 +318,7 @@ class TestTlsStrictEof(UploadEndings, TlsCase):
         with open(os.path.join(self.root, "whole.bin"), "rb") as fh:
             self.assertEqual(fh.read(), payload)
 
-    def test_curl_and_lftp_uploads_end_with_close_notify(self):
+    def test_curl_lftp_and_ferry_uploads_end_with_close_notify(self):
         src = os.path.join(self.tmp, "src.bin")
         make_file(src, 300_000, seed=11)
         p = subprocess.run(["curl", "-sS", "--ssl-reqd", "-k", "-T", src,
@@ -329,7 +329,11 @@ class TestTlsStrictEof(UploadEndings, TlsCase):
                             "set ftp:ssl-protect-data yes; open ftp://127.0.0.1:%d; put %s -o lftp.bin"
                             % (self.server.port, src)], capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
-        for name in ("curl.bin", "lftp.bin"):
+        p = subprocess.run([harness.FERRY, "--tls", "--insecure", "-T", src,
+                            "ftp://127.0.0.1:%d/ferry.bin" % self.server.port],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for name in ("curl.bin", "lftp.bin", "ferry.bin"):
             self.assertEqual(sha256_file(os.path.join(self.root, name)), sha256_file(src), name)
 
 
