@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,10 @@ int main(int argc, char **argv)
 
 	/* A server that drops the connection must not kill ferry with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The line editor needs the terminal's character set to edit and
+	 * complete names beyond ASCII; only LC_CTYPE, so messages and number
+	 * formats stay as the protocol and the tests expect them. */
+	setlocale(LC_CTYPE, "");
 
 	struct client cl;
 	client_init(&cl, (int)timeout * 1000);

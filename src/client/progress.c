@@ -1,5 +1,6 @@
 #include "progress.h"
 
+#include "reply.h"
 #include "sys.h"
 
 #include <string.h>
@@ -17,7 +18,7 @@ void progress_start(struct progress *p, FILE *bar_out, const char *name, uint64_
 {
 	memset(p, 0, sizeof *p);
 	p->out = bar_out;
-	p->name = name;
+	reply_sanitize(name, p->name, sizeof p->name);
 	p->offset = offset;
 	p->total = total;
 	p->start_ms = clock_ms();

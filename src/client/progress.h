@@ -19,7 +19,7 @@
 
 struct progress {
 	FILE *out;          /* where the bar goes; NULL = no bar */
-	const char *name;
+	char name[1024];    /* as shown: reply_sanitize()d */
 	uint64_t offset;    /* bytes already there before this transfer (resume) */
 	uint64_t total;     /* expected final size including offset; 0 = unknown */
 	uint64_t bytes;     /* moved by this transfer */

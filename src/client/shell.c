@@ -97,7 +97,9 @@ static int remote_matches(const char *dir, const char *prefix, struct matches *m
 	size_t plen = strlen(prefix);
 	for (size_t i = 0; rc == 0 && i < l.count; i++) {
 		const struct rlist_entry *e = &l.entries[i];
-		if (strncmp(e->name, prefix, plen) == 0 && strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0)
+		/* A name that would drive the terminal is not offered. */
+		if (strncmp(e->name, prefix, plen) == 0 && strcmp(e->name, ".") != 0 && strcmp(e->name, "..") != 0
+		    && shown_whole(e->name))
 			rc = matches_add(m, dir, e->name, e->type == RLIST_DIR);
 	}
 	rlist_free(&l);

@@ -385,20 +385,28 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 }
 
 /* A listing for a terminal: the server chose the names in it, and a
- * terminal acts on the escape sequences they may hold, so control bytes
- * (but tab) are shown as '?', and CRLF as the local line end. */
+ * terminal acts on the escape sequences they may hold, so control
+ * characters (but tab and line ends) and bytes that are not UTF-8 are shown
+ * as '?', and CRLF as the local line end. */
 static int listing_to_terminal(struct client *cl, const char *verb, const char *path)
 {
 	struct buf b;
 	buf_init(&b, TRANSFER_LISTING_MAX);
 	int rc = transfer_listing_fetch(cl, verb, path, &b);
-	for (size_t i = 0; rc == 0 && i < b.len; i++) {
-		unsigned char ch = (unsigned char)b.data[i];
-		if (ch == '\r' && i + 1 < b.len && b.data[i + 1] == '\n')
+	for (size_t i = 0; rc == 0 && i < b.len;) {
+		char ch = b.data[i];
+		if (ch == '\r' && i + 1 < b.len && b.data[i + 1] == '\n') {
+			i++;
 			continue;
-		if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
-			ch = '?';
-		putchar(ch);
+		}
+		size_t k = ch == '\n' || ch == '\t' ? 1 : shown_char_len(b.data + i, b.len - i);
+		if (k == 0) {
+			putchar('?');
+			i++;
+			continue;
+		}
+		fwrite(b.data + i, 1, k, stdout);
+		i += k;
 	}
 	fflush(stdout);
 	buf_free(&b);

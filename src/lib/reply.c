@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 void reply_parser_init(struct reply_parser *rp, size_t limit)
@@ -61,12 +62,54 @@ int reply_parser_feed(struct reply_parser *rp, const char *line)
 	return last ? 1 : 0;
 }
 
+size_t shown_char_len(const char *text, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	if (n == 0 || s[0] < 0x20 || s[0] == 0x7f)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+		   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	uint32_t cp = s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return cp <= 0x9f ? 0 : len;
+}
+
+bool shown_whole(const char *text)
+{
+	for (size_t n = strlen(text), k; n > 0; text += k, n -= k)
+		if ((k = shown_char_len(text, n)) == 0)
+			return false;
+	return true;
+}
+
 void reply_sanitize(const char *text, char *out, size_t outlen)
 {
-	size_t i = 0;
 	if (!outlen)
 		return;
-	for (; text[i] && i + 1 < outlen; i++)
-		out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
-	out[i] = '\0';
+	size_t in = 0, at = 0, n = strlen(text);
+	while (in < n && at + 1 < outlen) {
+		size_t k = shown_char_len(text + in, n - in);
+		if (k == 0) {
+			out[at++] = '?';
+			in++;
+			continue;
+		}
+		if (at + k >= outlen)
+			break;
+		memmove(out + at, text + in, k);
+		at += k;
+		in += k;
+	}
+	out[at] = '\0';
 }

@@ -73,8 +73,18 @@ void reply_parser_reset(struct reply_parser *rp);
  * reply, -ENOBUFS when the reply exceeds the limit. */
 int reply_parser_feed(struct reply_parser *rp, const char *line);
 
-/* Copies text into out with every control byte (CR, LF, NUL, ...) replaced
- * by '?', so a file name can never forge a reply line. */
+/* Bytes (1-4) of the character at text, of n bytes, that a terminal shows
+ * as text; 0 for a control character (C0, DEL, or C1 as U+0080-U+009F) or a
+ * byte that does not begin valid UTF-8, which a terminal may act on (a raw
+ * 0x9b is CSI to one not in UTF-8 mode). */
+size_t shown_char_len(const char *text, size_t n);
+
+/* true when every character of text is shown as text (see above). */
+bool shown_whole(const char *text);
+
+/* Copies text into out with every character shown_char_len() refuses
+ * replaced by one '?' per byte, so neither a file name nor a reply can forge
+ * a reply line or drive the terminal. out may be text itself. */
 void reply_sanitize(const char *text, char *out, size_t outlen);
 
 #endif

@@ -105,9 +105,9 @@ class PtySession:
 
 
 class ShellSuite:
-    def shell(self, *args):
+    def shell(self, *args, lang="C"):
         env = {"HOME": self.home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm",
-               "LANG": "C"}
+               "LANG": lang}
         s = PtySession(list(args) + ["127.0.0.1", str(self.port)], self.local, env)
         self.addCleanup(s.close)
         self.share_root()
@@ -160,6 +160,28 @@ class ShellSuite:
         s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
+    def test_c1_controls_are_not_passed_to_the_terminal(self):
+        """U+009B is CSI to many terminals: in a listing and in the progress
+        line of a download it is shown as '?', while other non-ASCII
+        UTF-8 (here an e with acute) is shown as it is."""
+        make_file(self.rpath("c1\u009b2Jname"), 10, seed=4)
+        make_file(self.rpath("caf\u00e9"), 10, seed=5)
+        self.share_root()
+        s = self.shell()
+        s.read_until(PROMPT)
+        for cmd in ("ls", "nlist"):
+            got = s.command(cmd)
+            self.assertIn(b"c1??2Jname", got, cmd)
+            self.assertIn("caf\u00e9".encode(), got, cmd)
+            self.assertNotIn(b"\x9b", got, cmd)
+        got = s.command("mget c1*")
+        self.assertIn(b"c1??2Jname: 10 bytes received", got)
+        self.assertNotIn(b"\x9b", got)
+        self.assertEqual(sha256_file(self.lpath("c1\u009b2Jname")),
+                         sha256_file(self.rpath("c1\u009b2Jname")))
+        s.type(b"bye\r")
+        self.assertEqual(s.wait(), 0)
+
     def test_tab_completion(self):
         with open(self.rpath("remote-only.txt"), "wb") as f:
             f.write(b"remote\n")
@@ -196,6 +218,26 @@ class ShellSuite:
         s.read_until(b'unknown command "sync-mark"')
         s.read_until(PROMPT)
         s.type(b"\x04")  # ^D on an empty line ends the shell
+        self.assertEqual(s.wait(), 0)
+
+    def test_completion_leaves_out_names_that_drive_the_terminal(self):
+        """In a UTF-8 locale the line editor would insert and list any
+        name; one holding U+009B (CSI) is not offered, one with other
+        non-ASCII characters is."""
+        for name, body in (("zz\u009bq.txt", b"csi\n"), ("yy\u00e9.txt", b"acute\n")):
+            with open(self.rpath(name), "wb") as f:
+                f.write(body)
+        s = self.shell(lang="C.UTF-8")
+        s.read_until(PROMPT)
+        s.type(b"get zz\t\r")
+        got = s.read_until(PROMPT)
+        self.assertNotIn(b"\xc2\x9b", got)
+        self.assertFalse(os.path.exists(self.lpath("zz\u009bq.txt")))
+        s.type(b"get yy\t\r")
+        s.read_until(PROMPT)
+        with open(self.lpath("yy\u00e9.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"acute\n")
+        s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
 

@@ -151,6 +151,29 @@ TEST(sanitize)
 	CHECK_STR(out, "a??226 forged");
 }
 
+TEST(sanitize_keeps_utf8_and_drops_c1)
+{
+	char out[64];
+	/* U+00E9, U+20AC, U+1F600 pass; U+009B (CSI as UTF-8), a raw 0x9b, an
+	 * overlong '/', a surrogate, a cut sequence and Latin-1 do not. */
+	reply_sanitize("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", out, sizeof out);
+	CHECK_STR(out, "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	reply_sanitize("a\xc2\x9b[2Jb\x9b[2J", out, sizeof out);
+	CHECK_STR(out, "a??[2Jb?[2J");
+	reply_sanitize("\xc0\xaf\xed\xa0\x80\xe2\x82", out, sizeof out);
+	CHECK_STR(out, "???????");
+	reply_sanitize("caf\xe9", out, sizeof out);
+	CHECK_STR(out, "caf?");
+	/* In place, and a character that does not fit whole is left out. */
+	char small[5] = "ab";
+	reply_sanitize("ab\xe2\x82\xac", small, sizeof small);
+	CHECK_STR(small, "ab");
+	CHECK(shown_char_len("\xc2\xa0", 2) == 2);
+	CHECK(shown_char_len("\xc2\x9f", 2) == 0);
+	CHECK(shown_char_len("\xf4\x90\x80\x80", 4) == 0);
+	CHECK(shown_char_len("\t", 1) == 0);
+}
+
 int main(void)
 {
 	RUN_ONE(crlf_and_bare_lf);
@@ -163,5 +186,6 @@ int main(void)
 	RUN_ONE(reply_codes_100_to_599);
 	RUN_ONE(reply_limit);
 	RUN_ONE(sanitize);
+	RUN_ONE(sanitize_keeps_utf8_and_drops_c1);
 	return check_tests_failed != 0;
 }
