@@ -1389,20 +1389,32 @@ void command_line_too_long(struct session *s)
 	reply(s, R_SYNTAX, "Command line too long.");
 }
 
-/* True when c's verb is in the NULL-ended list. */
-static bool verb_listed(const struct command *c, const char *const *list)
+/* True when verb is in the NULL-ended list. */
+static bool verb_listed(const char *verb, const char *const *list)
 {
 	for (; *list; list++)
-		if (strcmp(c->verb, *list) == 0)
+		if (strcmp(verb, *list) == 0)
 			return true;
 	return false;
+}
+
+/* Commands the RFCs define that ferryd does not carry out: 502 (RFC 959
+ * 4.2: "command not implemented"); any other unknown verb is 500,
+ * "command unrecognized". */
+static bool defined_but_not_implemented(const char *verb)
+{
+	static const char *const rfc[] = {"SMNT", "REIN",                       /* RFC 959 */
+					  "ADAT", "MIC", "CONF", "ENC",           /* RFC 2228 */
+					  "LPRT", "LPSV",                         /* RFC 1639 */
+					  "LANG", "HOST", NULL};                  /* RFC 2640, 7151 */
+	return verb_listed(verb, rfc);
 }
 
 static bool allowed_before_login(const struct command *c)
 {
 	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP", "AUTH", "PBSZ",
 					 "PROT", "OPTS", NULL};
-	return verb_listed(c, ok);
+	return verb_listed(c->verb, ok);
 }
 
 /* REST names an offset for the transfer that follows it. Clients set up
@@ -1413,7 +1425,7 @@ static bool keeps_rest(const struct command *c)
 	static const char *const keep[] = {"REST", "RETR", "STOR", "APPE", "PASV", "EPSV", "PORT", "EPRT",
 					   "TYPE", "MODE", "STRU", "NOOP", "SIZE", "MDTM", "PBSZ", "PROT",
 					   "ALLO", "OPTS", "FEAT", "STAT", "SYST", "HELP", NULL};
-	return verb_listed(c, keep);
+	return verb_listed(c->verb, keep);
 }
 
 static void begin_record(struct session *s, const char *verb, const char *arg)
@@ -1453,10 +1465,10 @@ void command_dispatch(struct session *s, char *line)
 	if (c && !keeps_rest(c))
 		s->rest = 0;
 	if (!c) {
-		if (s->cfg->compat == COMPAT_COMP431)
-			reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
-		else
+		if (defined_but_not_implemented(verb) && s->cfg->compat != COMPAT_COMP431)
 			reply(s, R_NOT_IMPLEMENTED, "Command not implemented.");
+		else
+			reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
 		return;
 	}
 	if (bad_bytes) {

@@ -92,7 +92,7 @@ class LineHygiene(SecurityCase):
         self.assertTrue(c.login().startswith("230"))
         c.send(b"NOOP\nNOOP\nNO\nOP\r\n")
         self.assertEqual([c.reply() for _ in range(2)], ["200 NOOP ok."] * 2)
-        self.assertEqual([c.reply()[:3] for _ in range(2)], ["502", "502"])
+        self.assertEqual([c.reply()[:3] for _ in range(2)], ["500", "500"])
         self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
 
     def test_telnet_iac(self):

@@ -269,11 +269,21 @@ class LoginTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("USER")), "501")
         self.assertEqual(code(c.login()), "230")
 
-    def test_unknown_commands_get_502(self):
+    def test_unknown_commands_get_500_and_unimplemented_rfc_commands_502(self):
+        """RFC 959 4.2: 500 "command unrecognized" for a verb no RFC
+        defines (as vsftpd, ProFTPD and pure-ftpd answer); 502 "command not
+        implemented" for one an RFC defines that ferryd does not carry out."""
         c = self.logged_in()
-        for line in ("XYZZY", "SMNT /", "REIN", "XRSQ", "BOGUS arg"):
-            self.assertEqual(code(c.cmd(line)), "502", line)
+        for line in ("XYZZY", "XRSQ", "BOGUS arg", "CLNT curl"):
+            self.assertEqual(c.cmd(line), "500 Syntax error, command unrecognized.", line)
+        for line in ("SMNT /", "REIN", "LPSV", "ADAT abc", "LANG en"):
+            self.assertEqual(c.cmd(line), "502 Command not implemented.", line)
         self.assertEqual(code(c.cmd("NOOP")), "200")
+        # before login too, and the session goes on
+        r = self.raw()
+        self.assertEqual(code(r.cmd("XYZZY")), "500")
+        self.assertEqual(code(r.cmd("REIN")), "502")
+        self.assertTrue(r.login().startswith("230"))
 
     def test_commands_are_case_insensitive(self):
         c = self.raw()
@@ -490,7 +500,7 @@ class SettingsTests(RawMixin, FerrydCase):
         r1 = c.reply()
         r2 = c.reply()
         self.assertEqual(code(r1), "550", r1)
-        self.assertEqual(code(r2), "502", r2)
+        self.assertEqual(code(r2), "500", r2)
         self.assertEqual(code(c.cmd("NOOP")), "200")
 
     def test_stat_without_argument(self):
