@@ -1383,9 +1383,12 @@ bool command_allowed_during_transfer(const char *line)
 	return strcmp(verb, "ABOR") == 0 || strcmp(verb, "STAT") == 0 || strcmp(verb, "NOOP") == 0;
 }
 
+static void begin_record(struct session *s, const char *verb, const char *arg);
+
 void command_line_too_long(struct session *s)
 {
 	transcript(s, "(line longer than %d bytes discarded)", FERRY_LINE_MAX);
+	begin_record(s, "(too long)", NULL);
 	reply(s, R_SYNTAX, "Command line too long.");
 }
 
@@ -1456,7 +1459,9 @@ void command_dispatch(struct session *s, char *line)
 		s->rnfr = NULL;
 	}
 	if (split != 0 || verb[0] == '\0') {
-		s->cur.open = false;
+		/* Every request ends in SUCCESS or FAILURE in the transcript;
+		 * these have no verb to name, so a label stands for it. */
+		begin_record(s, split != 0 ? "(long verb)" : "(no verb)", NULL);
 		reply(s, R_SYNTAX, "Syntax error, command unrecognized.");
 		return;
 	}

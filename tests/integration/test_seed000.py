@@ -81,6 +81,25 @@ class Seed000(unittest.TestCase):
         self.assertEqual(sorted(set(commands) - {"SUCC", "FAIL"}), sorted(set(outcomes)))
         self.assertEqual(len([c for c in commands if c not in ("SUCC", "FAIL")]), len(outcomes))
 
+    def test_malformed_requests_get_failure_lines_too(self):
+        """Every request, not only well-formed ones, ends in SUCCESS or
+        FAILURE: an empty line, a verb too long to be one, an unknown verb
+        and a line too long to keep each get their 500 and a FAILURE line."""
+        c = harness.RawControl("127.0.0.1", self.port)
+        self.addCleanup(c.close)
+        requests = [b"", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ x", b"XYZZY", b"NOOP " + b"x" * 5000]
+        for req in requests:
+            c.send(req + b"\r\n")
+            self.assertEqual(c.reply()[:4], "500 ", req[:30])
+        self.assertTrue(c.cmd("QUIT").startswith("221"))
+        deadline = time.monotonic() + 10
+        while "SUCCESS QUIT" not in self.server.stdout() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = self.server.stdout()
+        failures = re.findall(r"(?m)^\[\d+\] FAILURE (.*): 500 ", log)
+        self.assertEqual(failures, ["(no verb)", "(long verb)", "XYZZY", "(too long)"], log)
+        self.assertIn("SUCCESS QUIT", log)
+
     def test_active_mode(self):
         # The client listens on an ephemeral port; the server connects to it.
         self.check_session(["-A"], "SUCCESS EPRT |1|127.0.0.1|")
