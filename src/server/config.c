@@ -33,6 +33,7 @@ static const char usage_text[] =
 	"  -v, --verbose            transcript of every session on stdout\n"
 	"      --stream             serve seed 001's streaming protocol instead of FTP\n"
 	"      --compat comp431     seed 004's exact greeting, replies and transcript\n"
+	"                           (implies -v), one session at a time\n"
 	"      --tls-cert FILE      certificate chain (PEM) for FTPS; enables AUTH TLS\n"
 	"      --tls-key FILE       its private key (PEM)\n"
 	"      --tls-required       virtual users must use TLS (control and data)\n"
@@ -190,6 +191,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 			if (strcmp(optarg, "comp431") != 0)
 				return bad("--compat mode (known: comp431)", optarg);
 			cfg->compat = COMPAT_COMP431;
+			cfg->verbose = true; /* the seed's server echoes every line */
 			break;
 		case OPT_TLS_CERT: cfg->tls_cert = optarg; break;
 		case OPT_TLS_KEY: cfg->tls_key = optarg; break;

@@ -137,6 +137,21 @@ static void refuse(int fd, const char *line)
 	close(fd);
 }
 
+/* Watches the listening sockets (on) or leaves their clients waiting in
+ * the backlog (off). 0 or negative errno. */
+static int watch_listeners(bool on)
+{
+	if (!on) {
+		loop_forget(&listener);
+		loop_forget(&implicit_listener);
+		return 0;
+	}
+	int rc = listener.fd >= 0 ? loop_watch(&listener, EPOLLIN | EPOLLEXCLUSIVE) : 0;
+	if (rc == 0 && implicit_listener.fd >= 0)
+		rc = loop_watch(&implicit_listener, EPOLLIN | EPOLLEXCLUSIVE);
+	return rc;
+}
+
 static void on_accept(struct ev_handler *h, uint32_t events)
 {
 	(void)events;
@@ -175,6 +190,13 @@ static void on_accept(struct ev_handler *h, uint32_t events)
 		}
 		if (!implicit)
 			session_greet(s);
+		/* COMP 431's server serves one client at a time (listen(1), then
+		 * accept and serve): the next waits in the backlog until this
+		 * one has gone, and its transcript never interleaves. */
+		if (config->compat == COMPAT_COMP431) {
+			watch_listeners(false);
+			return;
+		}
 	}
 }
 
@@ -191,6 +213,11 @@ static void reap(struct session *s)
 	worker_session_gone(s);
 	session_free(s);
 	reaped_since_trim++;
+	if (config->compat == COMPAT_COMP431 && !all_sessions && !stop_requested) {
+		int rc = watch_listeners(true);
+		if (rc < 0)
+			fprintf(stderr, "ferryd: epoll: %s\n", strerror(-rc));
+	}
 }
 
 static void run_ready(void)
@@ -236,9 +263,9 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 	listener.fn = on_accept;
 	implicit_listener.fd = implicit_fd;
 	implicit_listener.fn = on_accept;
-	if (loop_watch(&listener, EPOLLIN | EPOLLEXCLUSIVE) < 0 ||
-	    (implicit_fd >= 0 && loop_watch(&implicit_listener, EPOLLIN | EPOLLEXCLUSIVE) < 0)) {
-		fprintf(stderr, "ferryd: epoll: %s\n", strerror(errno));
+	int watched = watch_listeners(true);
+	if (watched < 0) {
+		fprintf(stderr, "ferryd: epoll: %s\n", strerror(-watched));
 		return 1;
 	}
 	if (cfg->sandbox) {
@@ -269,8 +296,7 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 		run_ready();
 		if (stop_requested && !grace_end) {
 			/* Stop accepting; idle sessions go now, transfers may finish. */
-			loop_forget(&listener);
-			loop_forget(&implicit_listener);
+			watch_listeners(false);
 			/* Close our copies so new clients are refused, not left waiting. */
 			fd_close(&listener.fd);
 			fd_close(&implicit_listener.fd);
