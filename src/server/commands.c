@@ -1413,11 +1413,14 @@ static bool defined_but_not_implemented(const char *verb)
 	return verb_listed(verb, rfc);
 }
 
-static bool allowed_before_login(const struct command *c)
+static bool allowed_before_login(const struct session *s, const struct command *c)
 {
 	static const char *const ok[] = {"USER", "PASS", "QUIT", "FEAT", "SYST", "HELP", "NOOP", "AUTH", "PBSZ",
 					 "PROT", "OPTS", NULL};
-	return verb_listed(c->verb, ok);
+	/* COMP 431: after the greeting the server "must receive valid USER
+	 * and PASS commands" before anything else. */
+	static const char *const comp431[] = {"USER", "PASS", "QUIT", NULL};
+	return verb_listed(c->verb, s->cfg->compat == COMPAT_COMP431 ? comp431 : ok);
 }
 
 /* REST names an offset for the transfer that follows it. Clients set up
@@ -1487,7 +1490,7 @@ void command_dispatch(struct session *s, char *line)
 		return;
 	}
 	/* Before its arguments: a client not logged in learns only that. */
-	if (s->login != LOGIN_DONE && !allowed_before_login(c)) {
+	if (s->login != LOGIN_DONE && !allowed_before_login(s, c)) {
 		reply(s, R_NOT_LOGGED_IN, "Please login with USER and PASS.");
 		return;
 	}

@@ -95,7 +95,9 @@ struct session *session_new(int fd, const struct config *cfg, unsigned long id, 
 	s->pasv.fd = -1;
 	s->data.fd = -1;
 	s->rootfd = -1;
-	s->type = 'A'; /* RFC 959 default; clients switch to I */
+	/* RFC 959's default is A; COMP 431's server sends "the bytes from
+	 * the requested file", so there a RETR without TYPE sends them as they are. */
+	s->type = cfg->compat == COMPAT_COMP431 ? 'I' : 'A';
 	s->mlst_facts = FACT_ALL;
 	line_init(&s->lr, FERRY_LINE_MAX, true);
 	buf_init(&s->in, FERRY_CTRL_READ);
