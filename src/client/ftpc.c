@@ -753,6 +753,10 @@ static int tls_data_handshake(struct ftpc *c, struct ftpc_data *d)
 		set_err(c, "data connection: %s", why);
 		return -EPROTO;
 	}
+	/* The control connection forgives a peer that closes without
+	 * close_notify; data must not: only close_notify proves that a
+	 * download was not cut short by a forged FIN (d->cut_tls). */
+	SSL_clear_options(d->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (c->trace)
 		fprintf(c->trace, "*** data connection secured (%s)\n",
 			SSL_session_reused(d->ssl) ? "session resumed" : "new session");
@@ -763,6 +767,7 @@ int ftpc_data_open(struct ftpc *c, struct ftpc_data *d, uint64_t rest, const cha
 {
 	d->fd = d->listen_fd = -1;
 	d->ssl = NULL;
+	d->cut_tls = false;
 	if (c->state != FTPC_LOGGED_IN) {
 		set_err(c, c->state == FTPC_DISCONNECTED ? "not connected" : "not logged in");
 		return -ENOTCONN;
@@ -818,6 +823,8 @@ ssize_t ftpc_data_read(struct ftpc *c, struct ftpc_data *d, void *p, size_t n)
 		return io_read_some(d->fd, p, n); /* blocking, SO_RCVTIMEO */
 	ssize_t r = secure_read(d->fd, d->ssl, p, n, c->timeout_ms);
 	data_tls_failure(c, r, XFER_SRC, false);
+	if (r == 0)
+		d->cut_tls = !secure_closed_cleanly(d->ssl);
 	return r;
 }
 
@@ -849,6 +856,8 @@ int64_t ftpc_data_copy(struct ftpc *c, struct ftpc_data *d, int file_fd, const s
 		data_tls_failure(c, n, side, o->to_wire);
 		return n;
 	}
+	if (!o->to_wire && o->limit == 0)
+		d->cut_tls = !secure_closed_cleanly(d->ssl);
 	/* The end of an upload is our close_notify; waiting for the server's
 	 * keeps its last reads from meeting a reset. */
 	if (o->to_wire) {

@@ -99,6 +99,7 @@ struct ftpc_data {
 	int fd;
 	int listen_fd;
 	SSL *ssl;
+	bool cut_tls; /* protected data ended by a bare TCP close, no close_notify */
 };
 
 void ftpc_init(struct ftpc *c, int timeout_ms);

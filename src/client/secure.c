@@ -169,8 +169,18 @@ ssize_t secure_read(int fd, SSL *ssl, void *p, size_t n, int timeout_ms)
 		if (r > 0)
 			return r;
 		int saved = errno;
-		if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN)
+		int e = SSL_get_error(ssl, r);
+		if (e == SSL_ERROR_ZERO_RETURN)
 			return 0;
+		/* A bare TCP close where close_notify belongs (on connections
+		 * without SSL_OP_IGNORE_UNEXPECTED_EOF): the end of the bytes,
+		 * which secure_closed_cleanly() then tells apart. */
+		unsigned long last = ERR_peek_last_error();
+		if (e == SSL_ERROR_SSL && ERR_GET_LIB(last) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(last) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			return 0;
+		}
 		int s = settle(fd, ssl, r, saved, deadline);
 		if (s != 1)
 			return s;
@@ -199,6 +209,11 @@ int secure_write_full(int fd, SSL *ssl, const void *p, size_t n, int timeout_ms)
 			return s;
 	}
 	return 0;
+}
+
+bool secure_closed_cleanly(SSL *ssl)
+{
+	return !ssl || (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN);
 }
 
 bool secure_pending(SSL *ssl)

@@ -67,8 +67,14 @@ SSL_CTX *secure_context(const struct secure_opts *o, char *err, size_t errlen);
 SSL *secure_connect(SSL_CTX *ctx, int fd, const char *host, bool verify, SSL_SESSION *resume,
 		    int timeout_ms, char *err, size_t errlen);
 
-/* Up to n bytes; waits at most timeout_ms for the first. */
+/* Up to n bytes; waits at most timeout_ms for the first. 0 at the end:
+ * close_notify, or a bare TCP close on a connection that does not ignore
+ * one (see secure_closed_cleanly). */
 ssize_t secure_read(int fd, SSL *ssl, void *p, size_t n, int timeout_ms);
+/* After secure_read returned 0: true when the peer ended with close_notify
+ * (or ssl is NULL, plain TCP), false for a bare TCP close, which anyone on
+ * the path can forge to cut the data short. */
+bool secure_closed_cleanly(SSL *ssl);
 /* All n bytes, each wait at most timeout_ms; 0 or negative errno. */
 int secure_write_full(int fd, SSL *ssl, const void *p, size_t n, int timeout_ms);
 /* Bytes decrypted and not yet read: the socket will not signal them. */

@@ -98,6 +98,7 @@ struct copy_job {
 	const char *local_name; /* for error messages */
 	struct progress *progress;
 	int64_t moved;
+	bool cut_tls;           /* protected data ended without close_notify */
 	bool cleanup_after;     /* the caller removes a temporary file, then raise_pending_signal */
 };
 
@@ -143,7 +144,17 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		return n == -ECANCELED ? -ECANCELED : -EIO;
 	}
 	job->moved = n;
+	job->cut_tls = d.cut_tls;
 	return ftpc_data_close(&cl->ftp, &d, false);
+}
+
+/* The error for protected data that ended without close_notify. */
+static void report_cut_tls(struct client *cl, const char *what)
+{
+	snprintf(cl->ftp.err, sizeof cl->ftp.err,
+		 "the server ended the protected data connection without TLS close_notify: "
+		 "%s may be cut short",
+		 what);
 }
 
 static int want_type(struct client *cl)
@@ -286,6 +297,11 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 				 "transfer incomplete: %llu of %llu bytes arrived",
 				 (unsigned long long)have, (unsigned long long)total);
 			rc = -EIO;
+		} else if (rc == 0 && job.cut_tls && !have_size) {
+			/* With SIZE matched the bytes are all there; without it
+			 * only close_notify could have said so. */
+			report_cut_tls(cl, "the file");
+			rc = -EIO;
 		}
 	}
 	if (rc == 0 && !to_stdout && fsync(fd) != 0 && errno != EINVAL) {
@@ -426,6 +442,10 @@ int transfer_listing_show(struct client *cl, const char *verb, const char *path)
 			       .local_name = "standard output"};
 	if (run_copy(cl, &job) != 0)
 		return client_fail_ftp(cl, NULL);
+	if (job.cut_tls) {
+		report_cut_tls(cl, "the listing");
+		return client_fail_ftp(cl, NULL);
+	}
 	return 0;
 }
 
@@ -460,5 +480,10 @@ int transfer_listing_fetch(struct client *cl, const char *verb, const char *path
 			return -EMSGSIZE;
 		}
 	}
-	return ftpc_data_close(c, &d, false);
+	rc = ftpc_data_close(c, &d, false);
+	if (rc == 0 && d.cut_tls) {
+		report_cut_tls(cl, "the listing");
+		rc = -EIO;
+	}
+	return rc;
 }

@@ -69,6 +69,11 @@ FTPServer(("127.0.0.1", port), Handler).serve_forever()
 #   implicit_garbage / implicit_silent   the same from the first byte
 #   data_garbage  real TLS on control (Python's ssl), garbage on the data connection
 #   data_silent   real TLS on control, a data connection that never speaks
+#   data_cut      600 bytes, then a bare TCP close (no close_notify: what a
+#                 forged FIN looks like) and 226; SIZE says 600
+#   data_cut_nosize  the same, and SIZE refused: only the missing
+#                 close_notify tells that the bytes may be cut short
+#   data_clean    600 bytes ended with close_notify; SIZE refused
 FAKE_TLS_SCRIPT = r"""
 import socket, ssl, sys, threading, time
 mode, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -108,15 +113,27 @@ def serve(c):
         elif verb in ("PBSZ", "PROT", "TYPE", "NOOP"):
             send("200 ok")
         elif verb == "FEAT":
-            send("211-Features:"); send(" SIZE"); send("211 End")
+            send("211-Features:"); send(" AUTH TLS"); send(" PBSZ"); send(" PROT"); send(" SIZE")
+            send("211 End")
         elif verb == "SIZE":
-            send("213 1000")
+            if mode in ("data_cut_nosize", "data_clean"):
+                send("550 no SIZE here")
+            else:
+                send("213 600" if mode == "data_cut" else "213 1000")
         elif verb == "EPSV":
             data_lst = socket.socket(); data_lst.bind(("127.0.0.1", 0)); data_lst.listen(1)
             send("229 Entering Extended Passive Mode (|||%d|)" % data_lst.getsockname()[1])
         elif verb in ("RETR", "LIST", "NLST", "STOR"):
             send("150 here it comes")
             d, _ = data_lst.accept()
+            if mode in ("data_cut", "data_cut_nosize", "data_clean"):
+                d = ctx.wrap_socket(d, server_side=True)
+                d.sendall(b"x" * 600)
+                if mode == "data_clean":
+                    d.unwrap()
+                d.close()   # Python's close() never sends close_notify
+                send("226 all sent")
+                continue
             if mode == "data_garbage":
                 d.sendall(GARBAGE)
             d.settimeout(10)
@@ -448,6 +465,38 @@ class TestHostileTls(unittest.TestCase):
         p, took = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "get", "f")
         self.assertClearFailure(p, r"^get: data connection: TLS handshake failed: the server did not answer in TLS")
         self.assertLess(took, 15)
+
+    def test_download_ended_without_close_notify_is_refused(self):
+        """A bare TCP close where close_notify belongs is what an attacker
+        on the path forges to cut a protected download short. Without a
+        SIZE to check the length against, the file is not kept."""
+        s = self.fake("data_cut_nosize")
+        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "get", "f")
+        self.assertClearFailure(p, r"^get: the server ended the protected data connection without TLS "
+                                   r"close_notify: the file may be cut short$")
+
+    def test_listing_ended_without_close_notify_fails(self):
+        s = self.fake("data_cut")
+        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "ls")
+        self.assertClearFailure(p, r"without TLS close_notify: the listing may be cut short$")
+
+    def test_size_confirms_a_download_ended_without_close_notify(self):
+        # SIZE said 600 and 600 arrived: complete, however rudely closed
+        s = self.fake("data_cut")
+        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "get", "f")
+        self.assertEqual(p.returncode, 0, err(p))
+        with open(os.path.join(self.tmp, "f"), "rb") as fh:
+            self.assertEqual(fh.read(), b"x" * 600)
+
+    def test_close_notify_ends_data_without_size(self):
+        s = self.fake("data_clean")
+        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "get", "f")
+        self.assertEqual(p.returncode, 0, err(p))
+        with open(os.path.join(self.tmp, "f"), "rb") as fh:
+            self.assertEqual(fh.read(), b"x" * 600)
+        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "ls")
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertEqual(out(p), "x" * 600)
 
     def test_silent_data_connection_times_out(self):
         s = self.fake("data_silent")
