@@ -137,3 +137,21 @@ int client_login(struct client *cl, const char *user, const char *pass)
 	ftpc_features(&cl->ftp);
 	return 0;
 }
+
+int client_reconnect(struct client *cl, const char *dir)
+{
+	/* ftpc_connect rewrites these: take copies first. */
+	char host[FTPC_HOST_MAX], user[FTPC_USER_MAX];
+	snprintf(host, sizeof host, "%s", cl->ftp.host);
+	snprintf(user, sizeof user, "%s", cl->ftp.user);
+	int port = cl->ftp.port;
+	bool autologin = cl->autologin;
+	cl->autologin = false;
+	int rc = client_open(cl, host, port);
+	cl->autologin = autologin;
+	if (rc == 0)
+		rc = client_login(cl, *user ? user : NULL, NULL);
+	if (rc == 0 && *dir && ftpc_command_ok(&cl->ftp, "CWD %s", dir) != 0)
+		rc = client_fail_ftp(cl, "reconnect");
+	return rc;
+}

@@ -21,6 +21,8 @@
 
 /* Default for --timeout, seconds. */
 #define CLIENT_DEFAULT_TIMEOUT 60
+/* --retries: more than this is a loop, not persistence (the usage message says 100). */
+#define CLIENT_RETRIES_MAX 100
 
 enum exit_code {
 	EXIT_OK = 0,     /* every command succeeded */
@@ -41,6 +43,7 @@ struct client {
 	bool quit;         /* bye was given */
 	const char *user;     /* -u, or NULL */
 	const char *password; /* --password, or NULL */
+	int retries;          /* a cut download resumes this many times (--retries) */
 };
 
 void client_init(struct client *cl, int timeout_ms);
@@ -66,5 +69,9 @@ int client_open(struct client *cl, const char *host, int port);
  * --password, $FERRY_PASSWORD, ~/.netrc, anonymous's default, or a prompt
  * on the terminal). 0 or -1. */
 int client_login(struct client *cl, const char *user, const char *pass);
+/* After the control connection was lost: connects again to the same
+ * server, logs in as the same user (passwords as client_login finds them)
+ * and changes to dir when it is not empty. 0 or -1. */
+int client_reconnect(struct client *cl, const char *dir);
 
 #endif

@@ -115,32 +115,20 @@ static int cmd_cdup(struct client *cl, int argc, char **argv)
 	return simple(cl, "CDUP", NULL);
 }
 
-/* 257 "/a ""quoted"" dir" is the current directory -> /a "quoted" dir */
-static void print_pwd(const char *text)
-{
-	const char *q = strchr(text, '"');
-	if (!q) {
-		printf("%s\n", text);
-		return;
-	}
-	for (q++; *q; q++) {
-		if (*q == '"') {
-			if (q[1] != '"')
-				break;
-			q++;
-		}
-		putchar((unsigned char)*q < 0x20 ? '?' : *q);
-	}
-	putchar('\n');
-}
-
+/* 257 "/a ""quoted"" dir" is the current directory -> /a "quoted" dir;
+ * a 257 without a quoted name is shown whole. */
 static int cmd_pwd(struct client *cl, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (ftpc_command_ok(&cl->ftp, "PWD") != 0)
+	char dir[FERRY_PATH_MAX], shown[FERRY_PATH_MAX];
+	int rc = ftpc_pwd(&cl->ftp, dir, sizeof dir);
+	if (rc == -EPROTO && ftpc_reply_code(&cl->ftp) == 257)
+		snprintf(dir, sizeof dir, "%s", ftpc_reply_text(&cl->ftp));
+	else if (rc != 0)
 		return client_fail_ftp(cl, NULL);
-	print_pwd(ftpc_reply_text(&cl->ftp));
+	reply_sanitize(dir, shown, sizeof shown);
+	printf("%s\n", shown);
 	fflush(stdout);
 	return 0;
 }

@@ -519,6 +519,30 @@ void ftpc_quit(struct ftpc *c)
 	ftpc_set_state(c, FTPC_DISCONNECTED);
 }
 
+int ftpc_pwd(struct ftpc *c, char *out, size_t outlen)
+{
+	int rc = ftpc_command_ok(c, "PWD");
+	if (rc != 0)
+		return rc;
+	const char *q = strchr(ftpc_reply_text(c), '"');
+	size_t n = 0;
+	for (q = q ? q + 1 : ""; *q && !(*q == '"' && q[1] != '"'); q++) {
+		if (*q == '"')
+			q++; /* "" is one quote */
+		if (*q == '\n' || n + 1 >= outlen) {
+			set_err(c, "PWD: unusable reply");
+			return -EPROTO;
+		}
+		out[n++] = *q;
+	}
+	if (*q != '"' || n == 0) {
+		set_err(c, "PWD: no quoted directory in the reply");
+		return -EPROTO;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
 void ftpc_features(struct ftpc *c)
 {
 	memset(&c->feat, 0, sizeof c->feat);

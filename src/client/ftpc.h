@@ -137,6 +137,10 @@ int ftpc_fail_reply(struct ftpc *c);
  * control bytes replaced. */
 void ftpc_print_reply(const struct ftpc *c, FILE *f);
 
+/* PWD; the directory unquoted from the 257 reply ("" doubles a quote)
+ * into out, as the server spelled it. 0, a reply code, or negative errno. */
+int ftpc_pwd(struct ftpc *c, char *out, size_t outlen);
+
 /* FEAT; fills c->feat (all false when refused). Call once per login. */
 void ftpc_features(struct ftpc *c);
 /* TYPE A or TYPE I, sent only when the server is not already there. */

@@ -46,6 +46,8 @@ static void usage(FILE *f)
 		"  -P, --passive        passive data connections (EPSV/PASV; the default)\n"
 		"  -T, --upload LOCAL   upload LOCAL to the URL\n"
 		"      --timeout SEC    give up on any wait after SEC seconds (default %d)\n"
+		"      --retries N      resume a download cut by the network up to N times,\n"
+		"                       reconnecting when needed (default 0)\n"
 		"      --tls            FTPS: AUTH TLS, refuse to go on if the server says no\n"
 		"      --tls-optional   try AUTH TLS, go on unencrypted (with a warning) if refused\n"
 		"      --cacert FILE    trust the certificates in FILE (default: the system store)\n"
@@ -140,7 +142,7 @@ int main(int argc, char **argv)
 	if (seed_mode(argc, argv, &status))
 		return status;
 
-	enum { OPT_PASSWORD = 256, OPT_TIMEOUT, OPT_VERSION, OPT_TLS, OPT_TLS_OPTIONAL, OPT_CACERT, OPT_INSECURE,
+	enum { OPT_PASSWORD = 256, OPT_TIMEOUT, OPT_RETRIES, OPT_VERSION, OPT_TLS, OPT_TLS_OPTIONAL, OPT_CACERT, OPT_INSECURE,
 	       OPT_CLEAR_DATA };
 	static const struct option longopts[] = {
 		{"user", required_argument, NULL, 'u'},
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
 		{"passive", no_argument, NULL, 'P'},
 		{"upload", required_argument, NULL, 'T'},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"retries", required_argument, NULL, OPT_RETRIES},
 		{"tls", no_argument, NULL, OPT_TLS},
 		{"tls-optional", no_argument, NULL, OPT_TLS_OPTIONAL},
 		{"cacert", required_argument, NULL, OPT_CACERT},
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
 	const char *user = NULL, *password = NULL, *upload = NULL;
 	bool active = false, verbose = false, quiet = false, autologin = true;
 	long timeout = CLIENT_DEFAULT_TIMEOUT;
+	long retries = 0;
 	struct secure_opts tls = {.mode = SECURE_OFF, .verify = true};
 	int opt;
 	/* '+': options end at the first operand, so a one-shot command's
@@ -187,6 +191,10 @@ int main(int argc, char **argv)
 		case OPT_TIMEOUT:
 			if (num_parse_long(optarg, 1, TIMEOUT_MAX_SECONDS, &timeout) != 0)
 				return bad_usage("--timeout wants seconds from 1 to 86400, not \"%s\"", optarg);
+			break;
+		case OPT_RETRIES:
+			if (num_parse_long(optarg, 0, CLIENT_RETRIES_MAX, &retries) != 0)
+				return bad_usage("--retries wants a count from 0 to 100, not \"%s\"", optarg);
 			break;
 		case OPT_TLS:
 			tls.mode = SECURE_REQUIRED;
@@ -236,6 +244,7 @@ int main(int argc, char **argv)
 	struct client cl;
 	client_init(&cl, (int)timeout * 1000);
 	cl.user = user;
+	cl.retries = (int)retries;
 	cl.password = password;
 	cl.ftp.passive = !active;
 	cl.ftp.tls = tls;

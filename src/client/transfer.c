@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ struct copy_job {
 	struct progress *progress;
 	int64_t moved;
 	bool cut_tls;           /* protected data ended without close_notify */
+	bool local_failed;      /* the copy failed on our side (file, cancel) */
 	bool cleanup_after;     /* the caller removes a temporary file, then raise_pending_signal */
 };
 
@@ -133,6 +135,7 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		if (n == -ECANCELED)
 			local_side = true;
 		char why[FTPC_ERR_MAX];
+		job->local_failed = local_side;
 		copy_failure(cl, n, side, local_side ? job->local_name : NULL);
 		memcpy(why, cl->ftp.err, sizeof why);
 		/* A data socket that failed on our side mid-upload, or any local
@@ -160,6 +163,29 @@ static void report_cut_tls(struct client *cl, const char *what)
 static int want_type(struct client *cl)
 {
 	return ftpc_set_type(&cl->ftp, cl->ascii ? 'A' : 'I');
+}
+
+/* Before another attempt at a cut download: says why, waits a little (a
+ * second more each time, up to five), opens the session again when it was
+ * lost, and finds where the local file ends. 0, or -1 when the session
+ * cannot go on (cl->ftp.err says why). */
+static int prepare_retry(struct client *cl, int fd, const char *home, int attempt, uint64_t *offset)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+	if (end < 0) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	fprintf(stderr, "get: %s; resuming at byte %lld (retry %d of %d)\n", cl->ftp.err, (long long)end,
+		attempt + 1, cl->retries);
+	poll(NULL, 0, 1000 * (attempt < 5 ? attempt + 1 : 5));
+	if (cl->ftp.state != FTPC_LOGGED_IN && client_reconnect(cl, home) != 0)
+		return -1;
+	if (want_type(cl) != 0)
+		return -1;
+	*offset = (uint64_t)end;
+	return 0;
 }
 
 static void print_summary(struct client *cl, struct progress *p, bool sent, bool to_stdout)
@@ -269,40 +295,67 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 		rc = -ENAMETOOLONG;
 	}
 	if (rc == 0) {
+		/* A cut download resumes where our own file (temporary, or the
+		 * one reget extends) ends, in binary mode; in this remote
+		 * directory should the control connection have to be opened again. */
+		char home[FERRY_PATH_MAX] = "";
+		bool can_retry = cl->retries > 0 && !cl->ascii && (resume || *temp);
+		if (can_retry && ftpc_pwd(&cl->ftp, home, sizeof home) != 0)
+			home[0] = '\0';
+		const uint64_t start = offset; /* the local file before this get */
+		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = false, .ascii = cl->ascii,
+				       .local_name = local, .progress = &p, .cleanup_after = true};
 		progress_start(&p, to_stdout ? NULL : bar_stream(cl), remote, offset, have_size ? total : 0);
-		struct copy_job job = {.cmd = cmd, .rest = offset, .file_fd = fd, .to_server = false,
-				       .ascii = cl->ascii, .local_name = local, .progress = &p,
-				       .cleanup_after = true};
-		rc = run_copy(cl, &job);
-		uint64_t have = offset + (uint64_t)job.moved;
-		if (rc == 0 && have_size && have > total) {
-			/* More than SIZE said: a server that answered REST but sent
-			 * from the start, or a file that grew. A resumed file goes
-			 * back to what it was, not left with a duplicated head. */
-			if (resume)
+		for (int attempt = 0;; attempt++) {
+			p.offset = offset;
+			job.rest = offset;
+			job.moved = 0;
+			rc = run_copy(cl, &job);
+			uint64_t have = offset + (uint64_t)job.moved;
+			bool again = false;
+			if (rc == 0 && have_size && have > total) {
+				/* More than SIZE said: a server that answered REST but
+				 * sent from the start, or a file that grew. A resumed
+				 * file goes back to what it was, not left with a
+				 * duplicated head. */
+				if (resume)
+					snprintf(cl->ftp.err, sizeof cl->ftp.err,
+						 "server sent %llu bytes after REST %llu, %llu more than SIZE allows "
+						 "(did it ignore REST?); %.200s left as it was",
+						 (unsigned long long)job.moved, (unsigned long long)offset,
+						 (unsigned long long)(have - total), local);
+				else
+					snprintf(cl->ftp.err, sizeof cl->ftp.err,
+						 "server sent %llu bytes, more than the %llu its SIZE reported",
+						 (unsigned long long)have, (unsigned long long)total);
+				if (resume && ftruncate(fd, (off_t)start) != 0)
+					snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local,
+						 strerror(errno));
+				rc = -EIO;
+			} else if (rc == 0 && have_size && have != total) {
 				snprintf(cl->ftp.err, sizeof cl->ftp.err,
-					 "server sent %llu bytes after REST %llu, %llu more than SIZE allows "
-					 "(did it ignore REST?); %.200s left as it was",
-					 (unsigned long long)job.moved, (unsigned long long)offset,
-					 (unsigned long long)(have - total), local);
-			else
-				snprintf(cl->ftp.err, sizeof cl->ftp.err,
-					 "server sent %llu bytes, more than the %llu its SIZE reported",
+					 "transfer incomplete: %llu of %llu bytes arrived",
 					 (unsigned long long)have, (unsigned long long)total);
-			if (resume && ftruncate(fd, (off_t)offset) != 0)
-				snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
-			rc = -EIO;
-		} else if (rc == 0 && have_size && have != total) {
-			snprintf(cl->ftp.err, sizeof cl->ftp.err,
-				 "transfer incomplete: %llu of %llu bytes arrived",
-				 (unsigned long long)have, (unsigned long long)total);
-			rc = -EIO;
-		} else if (rc == 0 && job.cut_tls && !have_size) {
-			/* With SIZE matched the bytes are all there; without it
-			 * only close_notify could have said so. */
-			report_cut_tls(cl, "the file");
-			rc = -EIO;
+				rc = -EIO;
+				again = true;
+			} else if (rc == 0 && job.cut_tls && !have_size) {
+				/* With SIZE matched the bytes are all there; without
+				 * it only close_notify could have said so. */
+				report_cut_tls(cl, "the file");
+				rc = -EIO;
+				again = true;
+			} else if (rc != 0) {
+				/* The network's or the server's passing trouble (4xx,
+				 * a reset, a stall), not ours, a cancel or a 5xx. */
+				again = !job.local_failed && rc != -ECANCELED && (rc < 0 || (rc >= 400 && rc < 500));
+			}
+			if (rc == 0 || !again || !can_retry || attempt >= cl->retries ||
+			    prepare_retry(cl, fd, home, attempt, &offset) != 0)
+				break;
 		}
+		/* The summary counts what every attempt brought. */
+		p.offset = start;
+		p.bytes = offset + (uint64_t)job.moved - start;
 	}
 	if (rc == 0 && !to_stdout && fsync(fd) != 0 && errno != EINVAL) {
 		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));

@@ -164,6 +164,57 @@ class TestHostileServer(ClientErrorCase):
             os.unlink(os.path.join(self.tmp, "payload.bin"))
             s.stop()
 
+    def test_retries_resume_a_cut_download(self):
+        """--retries: each cut (426 after 300,000 bytes) is resumed with
+        REST where the temporary file ends; the file is whole, once."""
+        s = self.fake("cut_twice")
+        p = self.ferry("--timeout", "5", "--retries", "2", "127.0.0.1", str(s.port), "get", "payload.bin",
+                       timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertRegex(err(p), r"(?m)^get: 426 connection lost; resuming at byte 300000 \(retry 1 of 2\)$")
+        self.assertRegex(err(p), r"(?m)^get: 426 connection lost; resuming at byte 600000 \(retry 2 of 2\)$")
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
+        self.assertEqual(os.listdir(self.tmp), ["payload.bin"])
+
+    def test_retries_run_out(self):
+        # one retry for two cuts: the get fails and leaves nothing
+        s = self.fake("cut_twice")
+        p = self.ferry("--timeout", "5", "--retries", "1", "127.0.0.1", str(s.port), "get", "payload.bin",
+                       timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(err(p), r"(?m)^get: 426 connection lost$")
+        self.assertEqual(os.listdir(self.tmp), [])
+        # without --retries a cut is final
+        s2 = self.fake("cut_twice")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s2.port), "get", "payload.bin", timeout=60)
+        self.assertOneLine(p, r"^get: 426 connection lost$")
+
+    def test_retries_reconnect_to_the_same_directory(self):
+        """The server drops the control connection mid-download: ferry logs
+        in again, goes back to /sub (the file is only found there), and
+        resumes with REST."""
+        s = self.fake("drop_once")
+        p = run_ferry(["--timeout", "5", "--retries", "3", "127.0.0.1", str(s.port)],
+                      input="cd sub\nget payload.bin\n", cwd=self.tmp, env={"HOME": self.tmp}, timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertRegex(err(p), r"(?m)^get: .*; resuming at byte 300000 \(retry 1 of 3\)$")
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
+        self.assertRegex(out(p), r"(?m)^payload\.bin: 1048576 bytes received in ")
+        # a 5xx is the server's last word: not retried
+        os.unlink(os.path.join(self.tmp, "payload.bin"))
+        p = self.ferry("--timeout", "5", "--retries", "3", "127.0.0.1", str(s.port), "get", "payload.bin",
+                       timeout=60)
+        self.assertOneLine(p, r"^get: 550 no such file in /$")
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_retries_need_a_valid_count(self):
+        for bad in ("-1", "101", "x"):
+            p = self.ferry("--retries", bad, "127.0.0.1", "1", "ls", timeout=30)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("--retries wants a count from 0 to 100", err(p))
+
     def test_mget_writes_only_regular_files_named_by_the_listing(self):
         """Names from the listing that exist here as a directory, a link to
         one, or a FIFO are not written into or through; "-" is a file, not

@@ -42,6 +42,7 @@ HOST = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
 lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 lst.bind((HOST, port)); lst.listen(8)
+RETRS = [0]   # RETRs served so far, over every session of this server
 
 def serve(c):
     f = c.makefile("rb")
@@ -65,6 +66,7 @@ def serve(c):
     send("220 fake ready")
     data_lst = None
     rest = 0
+    cwd = "/"
     while True:
         line = f.readline()
         if not line:
@@ -89,6 +91,11 @@ def serve(c):
             for i in range(300):         # preliminary replies, never a final one
                 send("150 still working"); time.sleep(0.2)
             return
+        elif verb == "CWD" and mode in ("cut_twice", "drop_once"):
+            cwd = arg if arg.startswith("/") else cwd.rstrip("/") + "/" + arg
+            send("250 ok")
+        elif verb == "PWD" and mode in ("cut_twice", "drop_once"):
+            send('257 "%s" is the current directory' % cwd)
         elif verb == "REST":
             rest = int(arg); send("350 restarting at %d" % rest)
         elif verb == "SIZE":
@@ -102,6 +109,17 @@ def serve(c):
         elif verb in ("LIST", "NLST", "RETR"):
             send("150 here it comes")
             d, _ = data_lst.accept()
+            if verb == "RETR" and mode in ("cut_twice", "drop_once"):
+                # the first RETRs (two, or one that also loses the
+                # control connection) stop 300,000 bytes after REST
+                RETRS[0] += 1
+                if mode == "drop_once" and cwd != "/sub":
+                    d.close(); send("550 no such file in %s" % cwd); continue
+                if RETRS[0] <= (2 if mode == "cut_twice" else 1):
+                    d.sendall(PAYLOAD[rest:rest + 300000]); d.close()
+                    if mode == "drop_once":
+                        return
+                    send("426 connection lost"); continue
             if verb == "RETR" and mode == "short_426":
                 d.sendall(PAYLOAD[:300000]); d.close(); send("426 connection lost"); continue
             if verb == "RETR" and mode == "short_226":
