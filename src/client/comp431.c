@@ -478,11 +478,20 @@ int comp431_client_main(int argc, char **argv)
 		size_t len = strlen(line);
 		bool whole = len > 0 && line[len - 1] == '\n';
 		if (!whole && !feof(stdin)) {
-			/* Longer than any request may be: drained, never split. */
+			/* Longer than any request may be: echoed as read, piece by
+			 * piece (it is never held whole), then refused, never split.
+			 * A CR before the LF is part of the line end, as below. */
+			fputs(line, stdout);
+			bool cr = false;
 			int c;
-			while ((c = getchar()) != EOF && c != '\n')
-				;
-			say("%.*s...", 60, line);
+			while ((c = getchar()) != EOF && c != '\n') {
+				if (cr)
+					putchar('\r');
+				cr = c == '\r';
+				if (!cr)
+					putchar(c);
+			}
+			say("%s", "");
 			say("ERROR -- request");
 			continue;
 		}

@@ -312,6 +312,19 @@ class ErrorsAndSessions(Comp431Case):
         self.check_files()
 
 
+class LongInputLines(Comp431Case):
+    def test_overlong_line_is_echoed_whole_then_refused(self):
+        """Every input line is echoed exactly as read, even one longer than
+        any request may be (it is refused, and the next line still runs)."""
+        long_line = "GET " + "x" * 9000
+        rc, out, err = run_client(self.dataport, long_line + "\r\nQUIT\n", self.cwd)
+        self.assertEqual(rc, 0, err)
+        lines = out.split("\n")
+        self.assertEqual(lines[0], long_line)
+        self.assertEqual(lines[1], "ERROR -- request")
+        self.assertEqual(lines[2], "QUIT")
+
+
 class DataConnectionFailures(Comp431Case):
     def test_425_when_the_server_cannot_connect(self):
         self.peer(refuse_data=True)
