@@ -165,27 +165,34 @@ static int want_type(struct client *cl)
 	return ftpc_set_type(&cl->ftp, cl->ascii ? 'A' : 'I');
 }
 
-/* Before another attempt at a cut download: says why, waits a little (a
- * second more each time, up to five), opens the session again when it was
- * lost, and finds where the local file ends. 0, or -1 when the session
- * cannot go on (cl->ftp.err says why). */
-static int prepare_retry(struct client *cl, int fd, const char *home, int attempt, uint64_t *offset)
+/* Whether a failed copy is the network's or the server's passing trouble
+ * (a reset, a stall, a 4xx), worth another attempt; not ours, a cancel or
+ * a 5xx. rc is run_copy's result. */
+static bool worth_retrying(int rc, const struct copy_job *job)
 {
-	off_t end = lseek(fd, 0, SEEK_END);
-	if (end < 0) {
-		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %s", strerror(errno));
-		return -1;
-	}
+	return !job->local_failed && rc != -ECANCELED && (rc < 0 || (rc >= 400 && rc < 500));
+}
+
+/* Before another attempt at a cut transfer: "WHAT: why; NEXT (retry k of
+ * n)" on stderr, a pause (a second more each time, up to five), and the
+ * session opened again in the remote directory home when it was lost.
+ * 0, or -1 when the session cannot go on (cl->ftp.err says why). */
+static int prepare_retry(struct client *cl, const char *what, const char *next, const char *home, int attempt)
+{
 	fflush(stdout);
-	fprintf(stderr, "get: %s; resuming at byte %lld (retry %d of %d)\n", cl->ftp.err, (long long)end,
-		attempt + 1, cl->retries);
+	fprintf(stderr, "%s: %s; %s (retry %d of %d)\n", what, cl->ftp.err, next, attempt + 1, cl->retries);
 	poll(NULL, 0, 1000 * (attempt < 5 ? attempt + 1 : 5));
 	if (cl->ftp.state != FTPC_LOGGED_IN && client_reconnect(cl, home) != 0)
 		return -1;
-	if (want_type(cl) != 0)
-		return -1;
-	*offset = (uint64_t)end;
-	return 0;
+	return want_type(cl);
+}
+
+/* The remote directory a retry returns to after a reconnect ("" when the
+ * server will not say: the login directory then). */
+static void remember_home(struct client *cl, char *home, size_t len)
+{
+	if (ftpc_pwd(&cl->ftp, home, len) != 0)
+		home[0] = '\0';
 }
 
 static void print_summary(struct client *cl, struct progress *p, bool sent, bool to_stdout)
@@ -300,8 +307,8 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 		 * directory should the control connection have to be opened again. */
 		char home[FERRY_PATH_MAX] = "";
 		bool can_retry = cl->retries > 0 && !cl->ascii && (resume || *temp);
-		if (can_retry && ftpc_pwd(&cl->ftp, home, sizeof home) != 0)
-			home[0] = '\0';
+		if (can_retry)
+			remember_home(cl, home, sizeof home);
 		const uint64_t start = offset; /* the local file before this get */
 		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = false, .ascii = cl->ascii,
 				       .local_name = local, .progress = &p, .cleanup_after = true};
@@ -345,13 +352,16 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 				rc = -EIO;
 				again = true;
 			} else if (rc != 0) {
-				/* The network's or the server's passing trouble (4xx,
-				 * a reset, a stall), not ours, a cancel or a 5xx. */
-				again = !job.local_failed && rc != -ECANCELED && (rc < 0 || (rc >= 400 && rc < 500));
+				again = worth_retrying(rc, &job);
 			}
-			if (rc == 0 || !again || !can_retry || attempt >= cl->retries ||
-			    prepare_retry(cl, fd, home, attempt, &offset) != 0)
+			if (rc == 0 || !again || !can_retry || attempt >= cl->retries)
 				break;
+			off_t end = lseek(fd, 0, SEEK_END);
+			char next[64];
+			snprintf(next, sizeof next, "resuming at byte %lld", (long long)end);
+			if (end < 0 || prepare_retry(cl, resume ? "reget" : "get", next, home, attempt) != 0)
+				break;
+			offset = (uint64_t)end;
 		}
 		/* The summary counts what every attempt brought. */
 		p.offset = start;
@@ -442,9 +452,25 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 	struct progress p;
 	progress_start(&p, bar_stream(cl), local, offset, S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	if (rc == 0) {
+		/* A cut STOR is sent again from the first byte: what servers keep
+		 * of a cut upload differs (ferryd nothing, others a part, or the
+		 * old file), so no offset on the server can be trusted. APPE and
+		 * reput are not repeated: a part may already have been added. */
+		char home[FERRY_PATH_MAX] = "";
+		bool can_retry = cl->retries > 0 && mode == PUT_STORE && S_ISREG(st.st_mode);
+		if (can_retry)
+			remember_home(cl, home, sizeof home);
 		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = true, .ascii = cl->ascii,
 				       .local_name = local, .progress = &p};
-		rc = run_copy(cl, &job);
+		for (int attempt = 0;; attempt++) {
+			rc = run_copy(cl, &job);
+			if (rc == 0 || !can_retry || attempt >= cl->retries || !worth_retrying(rc, &job))
+				break;
+			if (lseek(fd, 0, SEEK_SET) != 0 ||
+			    prepare_retry(cl, what, "sending it again from the start", home, attempt) != 0)
+				break;
+			progress_start(&p, bar_stream(cl), local, 0, (uint64_t)st.st_size);
+		}
 	}
 	close(fd);
 	if (rc != 0)

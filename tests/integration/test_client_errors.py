@@ -209,6 +209,20 @@ class TestHostileServer(ClientErrorCase):
         self.assertOneLine(p, r"^get: 550 no such file in /$")
         self.assertEqual(os.listdir(self.tmp), [])
 
+    def test_retries_send_a_cut_upload_again(self):
+        """A cut STOR is sent again from the first byte (no server's
+        remains of a cut upload can be trusted); the server gets it all."""
+        s = self.fake("stor_cut_once")
+        with open(os.path.join(self.tmp, "up.bin"), "wb") as f:
+            f.write(bytes(range(256)) * 4096)
+        p = self.ferry("-v", "--timeout", "5", "--retries", "1", "127.0.0.1", str(s.port), "put", "up.bin",
+                       timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertRegex(err(p), r"(?m)^put: .*; sending it again from the start \(retry 1 of 1\)$")
+        self.assertRegex(err(p), r"(?m)^<-- 226 got 1048576 bytes in ")
+        self.assertNotIn("REST", err(p))
+        self.assertNotIn("APPE", err(p))
+
     def test_retries_need_a_valid_count(self):
         for bad in ("-1", "101", "x"):
             p = self.ferry("--retries", bad, "127.0.0.1", "1", "ls", timeout=30)

@@ -143,6 +143,16 @@ def serve(c):
             # socket's own counters once the client has closed it
             send("150 send it")
             d, _ = data_lst.accept()
+            if mode == "stor_cut_once" and RETRS[0] == 0:
+                # the first upload is cut after 100,000 bytes
+                RETRS[0] += 1
+                got = 0
+                while got < 100000:
+                    b = d.recv(100000 - got)
+                    if not b:
+                        break
+                    got += len(b)
+                d.close(); send("426 connection lost"); continue
             n = 0
             while True:
                 b = d.recv(1 << 16)
