@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include "num.h"
 #include "rlist.h"
 #include "transfer.h"
 #include "words.h"
@@ -467,9 +468,9 @@ static int cmd_status(struct client *cl, int argc, char **argv)
 		printf("Connected to %s port %d, not logged in.\n", c->host, c->port);
 	else
 		printf("Connected to %s port %d as %s.\n", c->host, c->port, c->user);
-	printf("Mode: %s; type: %s; verbose: %s; progress: %s; timeout: %d s.\n",
+	printf("Mode: %s; type: %s; verbose: %s; progress: %s; timeout: %d s; retries: %d.\n",
 	       c->passive ? "passive" : "active", cl->ascii ? "ascii" : "binary", cl->verbose ? "on" : "off",
-	       cl->progress ? "on" : "off", c->timeout_ms / 1000);
+	       cl->progress ? "on" : "off", c->timeout_ms / 1000, cl->retries);
 	if (c->ctrl_ssl) {
 		char how[128];
 		secure_describe(c->ctrl_ssl, how, sizeof how);
@@ -495,6 +496,18 @@ static int cmd_progress(struct client *cl, int argc, char **argv)
 	if (parse_switch(cl, argc, argv, &cl->progress) != 0)
 		return -1;
 	client_note(cl, "Progress bar %s.", cl->progress ? "on" : "off");
+	return 0;
+}
+
+static int cmd_retries(struct client *cl, int argc, char **argv)
+{
+	long n = cl->retries;
+	if (argc > 1 && num_parse_long(argv[1], 0, CLIENT_RETRIES_MAX, &n) != 0)
+		return client_fail(cl, "retries: a count from 0 to %d, not \"%s\"", CLIENT_RETRIES_MAX, argv[1]);
+	cl->retries = (int)n;
+	printf("Retries: %d (a cut download resumes, a cut upload is sent again, that many times).\n",
+	       cl->retries);
+	fflush(stdout);
 	return 0;
 }
 
@@ -568,6 +581,7 @@ static const struct command commands[] = {
 	{"active", {NULL}, 0, 0, NEED_NOTHING, cmd_active, "", "active data connections (EPRT/PORT)", "-"},
 	{"system", {NULL}, 0, 0, NEED_LOGIN, cmd_system, "", "show the server's system type", "-"},
 	{"status", {NULL}, 0, 0, NEED_NOTHING, cmd_status, "", "show ferry's connection and settings", "-"},
+	{"retries", {NULL}, 0, 1, NEED_NOTHING, cmd_retries, "[N]", "resume cut transfers up to N times (--retries)", "-"},
 	{"rstatus", {NULL}, 0, 1, NEED_CONNECTION, cmd_rstatus, "[PATH]", "show the server's status (STAT)", "r"},
 	{"verbose", {NULL}, 0, 1, NEED_NOTHING, cmd_verbose, "[on|off]", "show the protocol dialogue", "-"},
 	{"progress", {NULL}, 0, 1, NEED_NOTHING, cmd_progress, "[on|off]", "progress bar during transfers (terminal only)", "-"},

@@ -228,6 +228,20 @@ class TestHostileServer(ClientErrorCase):
             p = self.ferry("--retries", bad, "127.0.0.1", "1", "ls", timeout=30)
             self.assertEqual(p.returncode, 2, bad)
             self.assertIn("--retries wants a count from 0 to 100", err(p))
+        # the shell command sets it too; status shows it
+        p = self.ferry(input="retries 101\nretries 4\nstatus\n")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('retries: a count from 0 to 100, not "101"', err(p))
+        self.assertRegex(out(p), r"(?m)^Retries: 4 ")
+        self.assertRegex(out(p), r"(?m)^Mode: .*; retries: 4\.$")
+
+    def test_retries_shell_command_resumes_a_cut_download(self):
+        s = self.fake("cut_twice")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), input="retries 2\nget payload.bin\n",
+                       timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
 
     def test_mget_writes_only_regular_files_named_by_the_listing(self):
         """Names from the listing that exist here as a directory, a link to
