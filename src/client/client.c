@@ -25,6 +25,7 @@ void client_init(struct client *cl, int timeout_ms)
 void client_free(struct client *cl)
 {
 	ftpc_free(&cl->ftp);
+	explicit_bzero(cl->login_pass, sizeof cl->login_pass);
 }
 
 int client_fail(struct client *cl, const char *fmt, ...)
@@ -117,6 +118,7 @@ int client_login(struct client *cl, const char *user, const char *pass)
 	if (!pass && anonymous)
 		pass = ANONYMOUS_PASSWORD;
 	int rc = ftpc_login(&cl->ftp, user, pass);
+	const char *used = pass;
 	if (rc == -EACCES && !pass && ftpc_needs_password(&cl->ftp)) {
 		char prompt[FTPC_USER_MAX + 32];
 		snprintf(prompt, sizeof prompt, "Password for %s: ", user);
@@ -127,8 +129,12 @@ int client_login(struct client *cl, const char *user, const char *pass)
 					   user);
 		}
 		rc = ftpc_password(&cl->ftp, user, typed);
-		explicit_bzero(typed, sizeof typed);
+		used = typed;
 	}
+	/* A reconnect (--retries) logs in again without asking twice. */
+	if (rc == 0 && used != cl->login_pass)
+		snprintf(cl->login_pass, sizeof cl->login_pass, "%s", used ? used : "");
+	explicit_bzero(typed, sizeof typed);
 	explicit_bzero(npass, sizeof npass);
 	warn_security(cl);
 	if (rc != 0)
@@ -150,8 +156,12 @@ int client_reconnect(struct client *cl, const char *dir)
 	int rc = client_open(cl, host, port);
 	cl->autologin = autologin;
 	if (rc == 0)
-		rc = client_login(cl, *user ? user : NULL, NULL);
-	if (rc == 0 && *dir && ftpc_command_ok(&cl->ftp, "CWD %s", dir) != 0)
+		rc = client_login(cl, *user ? user : NULL, *cl->login_pass ? cl->login_pass : NULL);
+	/* Commands after this one must not run in another directory than
+	 * the user chose: without it, the session is closed. */
+	if (rc == 0 && *dir && ftpc_command_ok(&cl->ftp, "CWD %s", dir) != 0) {
 		rc = client_fail_ftp(cl, "reconnect");
+		ftpc_quit(&cl->ftp);
+	}
 	return rc;
 }

@@ -23,6 +23,9 @@
 #define CLIENT_DEFAULT_TIMEOUT 60
 /* --retries: more than this is a loop, not persistence (the usage message says 100). */
 #define CLIENT_RETRIES_MAX 100
+/* Pause before retry k: k times this, at most the second. */
+#define CLIENT_RETRY_PAUSE_MS 1000
+#define CLIENT_RETRY_PAUSE_MAX_MS 5000
 
 enum exit_code {
 	EXIT_OK = 0,     /* every command succeeded */
@@ -43,7 +46,8 @@ struct client {
 	bool quit;         /* bye was given */
 	const char *user;     /* -u, or NULL */
 	const char *password; /* --password, or NULL */
-	int retries;          /* a cut download resumes this many times (--retries) */
+	int retries;          /* a cut transfer is tried again this many times (--retries) */
+	char login_pass[FTPC_USER_MAX]; /* the password of the last login, for reconnects */
 };
 
 void client_init(struct client *cl, int timeout_ms);

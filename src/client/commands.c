@@ -505,9 +505,8 @@ static int cmd_retries(struct client *cl, int argc, char **argv)
 	if (argc > 1 && num_parse_long(argv[1], 0, CLIENT_RETRIES_MAX, &n) != 0)
 		return client_fail(cl, "retries: a count from 0 to %d, not \"%s\"", CLIENT_RETRIES_MAX, argv[1]);
 	cl->retries = (int)n;
-	printf("Retries: %d (a cut download resumes, a cut upload is sent again, that many times).\n",
-	       cl->retries);
-	fflush(stdout);
+	client_note(cl, "Retries: %d (a cut download resumes, a cut upload is sent again, that many times).",
+		    cl->retries);
 	return 0;
 }
 

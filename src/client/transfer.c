@@ -33,6 +33,7 @@ static volatile sig_atomic_t fatal_signal;
 static void on_interrupt(int sig)
 {
 	progress_interrupted = 1;
+	io_wait_interrupted = 1;
 	if (sig != SIGINT)
 		fatal_signal = sig;
 }
@@ -44,6 +45,7 @@ static void interrupts_catch(void)
 	sa.sa_handler = on_interrupt;
 	sigemptyset(&sa.sa_mask);
 	progress_interrupted = 0;
+	io_wait_interrupted = 0;
 	fatal_signal = 0;
 	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
 		sigaction(caught_signals[i], &sa, &saved_actions[i]);
@@ -53,6 +55,7 @@ static void interrupts_restore(void)
 {
 	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
 		sigaction(caught_signals[i], &saved_actions[i], NULL);
+	io_wait_interrupted = 0;
 }
 
 /* After the cancelled transfer is cleaned up (ABOR sent, temporary file
@@ -123,6 +126,8 @@ static int run_copy(struct client *cl, struct copy_job *job)
 	interrupts_catch();
 	int64_t n = ftpc_data_copy(&cl->ftp, &d, job->file_fd, &o, &side);
 	interrupts_restore();
+	if (n < 0 && progress_interrupted)
+		n = -ECANCELED; /* a wait the signal cut short, not a network failure */
 	if (job->progress) {
 		if (n >= 0)
 			job->progress->bytes = (uint64_t)n;
@@ -170,7 +175,26 @@ static int want_type(struct client *cl)
  * a 5xx. rc is run_copy's result. */
 static bool worth_retrying(int rc, const struct copy_job *job)
 {
-	return !job->local_failed && rc != -ECANCELED && (rc < 0 || (rc >= 400 && rc < 500));
+	if (job->local_failed)
+		return false;
+	if (rc > 0)
+		return rc >= 400 && rc < 500;
+	switch (-rc) {
+	case EIO:          /* run_copy: the data connection failed */
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ECONNREFUSED:
+	case EPIPE:
+	case ENOTCONN:     /* the control connection was lost */
+	case ETIMEDOUT:
+	case EAGAIN:       /* a wait ran past --timeout */
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+		return true;
+	default:           /* a malformed reply, TLS refused, no such family ...: no cut */
+		return false;
+	}
 }
 
 /* Before another attempt at a cut transfer: "WHAT: why; NEXT (retry k of
@@ -181,10 +205,22 @@ static int prepare_retry(struct client *cl, const char *what, const char *next, 
 {
 	fflush(stdout);
 	fprintf(stderr, "%s: %s; %s (retry %d of %d)\n", what, cl->ftp.err, next, attempt + 1, cl->retries);
-	poll(NULL, 0, 1000 * (attempt < 5 ? attempt + 1 : 5));
-	if (cl->ftp.state != FTPC_LOGGED_IN && client_reconnect(cl, home) != 0)
-		return -1;
-	return want_type(cl);
+	/* ^C, SIGTERM and SIGHUP cancel the pause and the reconnect as they
+	 * cancel a transfer: the caller then cleans up. */
+	interrupts_catch();
+	long long pause = (long long)CLIENT_RETRY_PAUSE_MS * (attempt + 1);
+	poll(NULL, 0, (int)(pause < CLIENT_RETRY_PAUSE_MAX_MS ? pause : CLIENT_RETRY_PAUSE_MAX_MS));
+	int rc = 0;
+	if (!progress_interrupted && cl->ftp.state != FTPC_LOGGED_IN)
+		rc = client_reconnect(cl, home);
+	if (rc == 0 && !progress_interrupted)
+		rc = want_type(cl);
+	interrupts_restore();
+	if (progress_interrupted) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
+		return -ECANCELED;
+	}
+	return rc == 0 ? 0 : -1;
 }
 
 /* The remote directory a retry returns to after a reconnect ("" when the
@@ -325,12 +361,13 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 				 * sent from the start, or a file that grew. A resumed
 				 * file goes back to what it was, not left with a
 				 * duplicated head. */
-				if (resume)
+				if (offset > 0)
 					snprintf(cl->ftp.err, sizeof cl->ftp.err,
 						 "server sent %llu bytes after REST %llu, %llu more than SIZE allows "
-						 "(did it ignore REST?); %.200s left as it was",
+						 "(did it ignore REST?)%s%.200s%s",
 						 (unsigned long long)job.moved, (unsigned long long)offset,
-						 (unsigned long long)(have - total), local);
+						 (unsigned long long)(have - total), resume ? "; " : "",
+						 resume ? local : "", resume ? " left as it was" : "");
 				else
 					snprintf(cl->ftp.err, sizeof cl->ftp.err,
 						 "server sent %llu bytes, more than the %llu its SIZE reported",
@@ -356,11 +393,26 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 			}
 			if (rc == 0 || !again || !can_retry || attempt >= cl->retries)
 				break;
-			off_t end = lseek(fd, 0, SEEK_END);
-			char next[64];
-			snprintf(next, sizeof next, "resuming at byte %lld", (long long)end);
-			if (end < 0 || prepare_retry(cl, resume ? "reget" : "get", next, home, attempt) != 0)
+			/* Without SIZE nothing would show a server ignoring REST
+			 * (a head sent twice): a new file then starts over. reget
+			 * asked for REST's semantics and keeps them. */
+			bool restart = !have_size && !resume;
+			off_t end = restart ? (ftruncate(fd, 0) == 0 ? lseek(fd, 0, SEEK_SET) : -1) : lseek(fd, 0, SEEK_END);
+			if (end < 0) {
+				snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
 				break;
+			}
+			char next[64];
+			if (restart)
+				snprintf(next, sizeof next, "starting again from the first byte");
+			else
+				snprintf(next, sizeof next, "resuming at byte %lld", (long long)end);
+			int pr = prepare_retry(cl, resume ? "reget" : "get", next, home, attempt);
+			if (pr != 0) {
+				if (pr == -ECANCELED)
+					rc = -ECANCELED;
+				break;
+			}
 			offset = (uint64_t)end;
 		}
 		/* The summary counts what every attempt brought. */
@@ -466,13 +518,27 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 			rc = run_copy(cl, &job);
 			if (rc == 0 || !can_retry || attempt >= cl->retries || !worth_retrying(rc, &job))
 				break;
-			if (lseek(fd, 0, SEEK_SET) != 0 ||
-			    prepare_retry(cl, what, "sending it again from the start", home, attempt) != 0)
+			if (lseek(fd, 0, SEEK_SET) != 0) {
+				snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
 				break;
+			}
+			int pr = prepare_retry(cl, what, "sending it again from the start", home, attempt);
+			if (pr != 0) {
+				if (pr == -ECANCELED)
+					rc = -ECANCELED;
+				break;
+			}
 			progress_start(&p, bar_stream(cl), local, 0, (uint64_t)st.st_size);
 		}
 	}
 	close(fd);
+	if (rc == -ECANCELED) {
+		/* Cancelled in a retry's pause: a SIGTERM or SIGHUP ends ferry
+		 * now, after the one line saying so. */
+		client_fail_ftp(cl, what);
+		raise_pending_signal();
+		return -1;
+	}
 	if (rc != 0)
 		return client_fail_ftp(cl, what);
 	print_summary(cl, &p, true, false);

@@ -58,6 +58,8 @@ ssize_t io_read_full(int fd, void *p, size_t n)
 	return (ssize_t)done;
 }
 
+volatile sig_atomic_t io_wait_interrupted;
+
 int io_wait(int fd, short events, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = fd, .events = events};
@@ -68,6 +70,8 @@ int io_wait(int fd, short events, int timeout_ms)
 			return r;
 		if (errno != EINTR)
 			return -errno;
+		if (io_wait_interrupted)
+			return -EINTR;
 		if (timeout_ms >= 0) {
 			long long left = deadline - clock_ms();
 			timeout_ms = left > 0 ? (int)left : 0;

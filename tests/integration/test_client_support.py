@@ -67,6 +67,7 @@ def serve(c):
     data_lst = None
     rest = 0
     cwd = "/"
+    user = ""
     while True:
         line = f.readline()
         if not line:
@@ -77,9 +78,12 @@ def serve(c):
         if verb == "USER":
             if mode == "close_on_user":
                 c.close(); return
+            user = arg
             send("331 password please")
         elif verb == "PASS":
-            send("230 in")
+            # drop_once: bob's password is "secret" (a reconnect must know it)
+            send("530 wrong password" if mode == "drop_once" and user == "bob" and arg != "secret"
+                 else "230 in")
         elif verb == "FEAT":
             send("211-Features:"); send(" SIZE"); send("211 End")
         elif verb in ("TYPE", "NOOP"):
@@ -99,9 +103,11 @@ def serve(c):
         elif verb == "REST":
             rest = int(arg); send("350 restarting at %d" % rest)
         elif verb == "SIZE":
-            send("213 %d" % len(PAYLOAD))
+            send("550 no SIZE here" if mode == "cut_nosize_norest" else "213 %d" % len(PAYLOAD))
         elif verb == "EPSV":
             send("502 no EPSV here")
+        elif verb == "PASV" and mode == "badpasv":
+            send("227 nonsense")
         elif verb == "PASV":
             data_lst = socket.socket(); data_lst.bind((HOST, 0)); data_lst.listen(1)
             p = data_lst.getsockname()[1]
@@ -109,6 +115,12 @@ def serve(c):
         elif verb in ("LIST", "NLST", "RETR"):
             send("150 here it comes")
             d, _ = data_lst.accept()
+            if verb == "RETR" and mode in ("cut_norest", "cut_nosize_norest"):
+                # REST was acknowledged, but every RETR starts at byte 0;
+                # the first stops after 300,000 bytes
+                RETRS[0] += 1
+                d.sendall(PAYLOAD[:300000] if RETRS[0] == 1 else PAYLOAD); d.close()
+                send("426 connection lost" if RETRS[0] == 1 else "226 done"); continue
             if verb == "RETR" and mode in ("cut_twice", "drop_once"):
                 # the first RETRs (two, or one that also loses the
                 # control connection) stop 300,000 bytes after REST
