@@ -473,38 +473,45 @@ int comp431_client_main(int argc, char **argv)
 	k.next_port = (long)port;
 	line_init(&k.lr, FERRY_LINE_MAX, false);
 
+	/* Each input line is echoed exactly as read (NUL bytes too), without
+	 * its line end (LF or CRLF). One longer than any request may be is
+	 * echoed as it comes, never held whole, and refused, never split. */
 	char line[FERRY_LINE_MAX + 2];
-	while (fgets(line, sizeof line, stdin)) {
-		size_t len = strlen(line);
-		bool whole = len > 0 && line[len - 1] == '\n';
-		if (!whole && !feof(stdin)) {
-			/* Longer than any request may be: echoed as read, piece by
-			 * piece (it is never held whole), then refused, never split.
-			 * A CR before the LF is part of the line end, as below. */
-			fputs(line, stdout);
-			bool cr = false;
-			int c;
-			while ((c = getchar()) != EOF && c != '\n') {
-				if (cr)
-					putchar('\r');
-				cr = c == '\r';
-				if (!cr)
-					putchar(c);
+	for (;;) {
+		size_t len = 0;
+		bool spilled = false; /* too long: being echoed as read */
+		bool cr = false;      /* a CR held back: the line end's if LF follows */
+		int c;
+		while ((c = getchar()) != EOF && c != '\n') {
+			if (!spilled && len < sizeof line - 1) {
+				line[len++] = (char)c;
+				continue;
 			}
-			say("%s", "");
+			if (!spilled) {
+				spilled = true;
+				cr = line[len - 1] == '\r';
+				fwrite(line, 1, cr ? len - 1 : len, stdout);
+			}
+			if (cr)
+				putchar('\r');
+			cr = c == '\r';
+			if (!cr)
+				putchar(c);
+		}
+		if (c == EOF && len == 0)
+			break;
+		if (!spilled && len > 0 && line[len - 1] == '\r')
+			len--;
+		if (!spilled)
+			fwrite(line, 1, len, stdout);
+		say("%s", "");
+		line[len] = '\0';
+		if (spilled || len > FERRY_LINE_MAX || memchr(line, '\0', len))
 			say("ERROR -- request");
-			continue;
-		}
-		if (whole)
-			line[--len] = '\0';
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		say("%s", line);
-		if (strlen(line) != len) {
-			say("ERROR -- request"); /* a NUL byte inside */
-			continue;
-		}
-		request(&k, line);
+		else
+			request(&k, line);
+		if (c == EOF)
+			break;
 	}
 	end_session(&k);
 	line_free(&k.lr);

@@ -324,6 +324,19 @@ class LongInputLines(Comp431Case):
         self.assertEqual(lines[1], "ERROR -- request")
         self.assertEqual(lines[2], "QUIT")
 
+    def test_line_end_and_nul_bytes_in_the_echo(self):
+        # the longest request ends in CRLF or LF alike: a request either way
+        for end in (b"\r\n", b"\n"):
+            req = b"GET " + b"p" * (4096 - 4)
+            p = subprocess.run([FERRY, "--compat", "comp431", str(self.dataport)], input=req + end,
+                               cwd=self.cwd, capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(p.stdout, req + b"\nERROR -- expecting CONNECT\n", end)
+        # a NUL is echoed as read, in a short line and a long one
+        for req in (b"GET a\x00b", b"GET a\x00b" + b"q" * 6000):
+            p = subprocess.run([FERRY, "--compat", "comp431", str(self.dataport)], input=req + b"\r\n",
+                               cwd=self.cwd, capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(p.stdout, req + b"\nERROR -- request\n")
+
 
 class DataConnectionFailures(Comp431Case):
     def test_425_when_the_server_cannot_connect(self):
