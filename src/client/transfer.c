@@ -203,11 +203,12 @@ static bool worth_retrying(int rc, const struct copy_job *job)
  * 0, or -1 when the session cannot go on (cl->ftp.err says why). */
 static int prepare_retry(struct client *cl, const char *what, const char *next, const char *home, int attempt)
 {
+	/* ^C, SIGTERM and SIGHUP cancel the pause and the reconnect as they
+	 * cancel a transfer: the caller then cleans up. Caught before the
+	 * line that announces the pause is out. */
+	interrupts_catch();
 	fflush(stdout);
 	fprintf(stderr, "%s: %s; %s (retry %d of %d)\n", what, cl->ftp.err, next, attempt + 1, cl->retries);
-	/* ^C, SIGTERM and SIGHUP cancel the pause and the reconnect as they
-	 * cancel a transfer: the caller then cleans up. */
-	interrupts_catch();
 	long long pause = (long long)CLIENT_RETRY_PAUSE_MS * (attempt + 1);
 	poll(NULL, 0, (int)(pause < CLIENT_RETRY_PAUSE_MAX_MS ? pause : CLIENT_RETRY_PAUSE_MAX_MS));
 	int rc = 0;
