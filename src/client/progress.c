@@ -105,10 +105,22 @@ static void draw(struct progress *p)
 		bar[b++] = ']';
 	}
 	bar[b] = '\0';
-	/* Padded to the full width so a shorter redraw leaves no debris. */
-	char line[512];
-	snprintf(line, sizeof line, "%-*.*s %s%s", namew, namew, p->name, bar, tail);
-	fprintf(p->out, "\r%-*s", cols < (int)sizeof line ? cols : (int)sizeof line - 1, line);
+	/* The name cut to namew characters, never inside one (a UTF-8
+	 * character is one column here; the name is sanitized, so each is
+	 * whole). Padded to the full width so a shorter redraw leaves no debris. */
+	size_t len = strlen(p->name), at = 0;
+	int chars = 0;
+	while (at < len && chars < namew) {
+		size_t k = shown_char_len(p->name + at, len - at);
+		at += k ? k : 1;
+		chars++;
+	}
+	char line[sizeof p->name + 512];
+	int n = snprintf(line, sizeof line, "%.*s%*s %s%s", (int)at, p->name, namew - chars, "", bar, tail);
+	int width = chars + (namew - chars) + 1 + (int)strlen(bar) + (int)strlen(tail);
+	if (n < 0 || n >= (int)sizeof line)
+		n = (int)sizeof line - 1;
+	fprintf(p->out, "\r%.*s%*s", n, line, width < cols ? cols - width : 0, "");
 	fflush(p->out);
 	p->drawn = true;
 	p->drawn_ms = clock_ms();

@@ -2,11 +2,13 @@
 progress bar (on a terminal only), errors that leave the shell running,
 tab completion of commands, remote and local paths, and the password
 prompt without echo. Against pyftpdlib and ferryd."""
+import fcntl
 import os
 import pty
 import re
 import select
 import signal
+import struct
 import termios
 import time
 import unittest
@@ -179,6 +181,25 @@ class ShellSuite:
         self.assertNotIn(b"\x9b", got)
         self.assertEqual(sha256_file(self.lpath("c1\u009b2Jname")),
                          sha256_file(self.rpath("c1\u009b2Jname")))
+        s.type(b"bye\r")
+        self.assertEqual(s.wait(), 0)
+
+    def test_progress_bar_never_cuts_a_character(self):
+        """On a narrow terminal the name in the bar is cut to fit, between
+        characters, never inside a UTF-8 one."""
+        name = "\u00e9" * 50 + ".bin"
+        make_file(self.rpath(name), 2 * MIB, seed=9)
+        self.share_root()
+        s = self.shell(lang="C.UTF-8")
+        fcntl.ioctl(s.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+        s.read_until(PROMPT)
+        got = s.command("get " + name)
+        bars = [seg for seg in got.split(b"\r") if b"%" in seg]
+        self.assertTrue(bars, got)
+        for seg in bars:
+            seg.decode("utf-8")  # raises on a cut character
+            self.assertIn("\u00e9".encode() * 5, seg)
+        self.assertEqual(sha256_file(self.lpath(name)), sha256_file(self.rpath(name)))
         s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
