@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "num.h"
 #include "progress.h"
+#include "reply.h"
 #include "seedmodes.h"
 #include "shell.h"
 #include "transfer.h"
@@ -19,6 +20,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -240,6 +242,11 @@ int main(int argc, char **argv)
 	 * complete names beyond ASCII; only LC_CTYPE, so messages and number
 	 * formats stay as the protocol and the tests expect them. */
 	setlocale(LC_CTYPE, "");
+	/* An ISO 8859 terminal takes bytes 0x80-0x9f as C1 controls even
+	 * inside UTF-8; ASCII ("C") says nothing of the terminal, which is
+	 * then taken for UTF-8, as nearly all are. */
+	const char *codeset = nl_langinfo(CODESET);
+	shown_on_eight_bit_terminal(strcmp(codeset, "UTF-8") != 0 && strcmp(codeset, "ANSI_X3.4-1968") != 0);
 
 	struct client cl;
 	client_init(&cl, (int)timeout * 1000);

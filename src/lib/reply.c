@@ -62,6 +62,13 @@ int reply_parser_feed(struct reply_parser *rp, const char *line)
 	return last ? 1 : 0;
 }
 
+static bool eight_bit_terminal;
+
+void shown_on_eight_bit_terminal(bool on)
+{
+	eight_bit_terminal = on;
+}
+
 size_t shown_char_len(const char *text, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)text;
@@ -69,6 +76,8 @@ size_t shown_char_len(const char *text, size_t n)
 		return 0;
 	if (s[0] < 0x80)
 		return 1;
+	if (eight_bit_terminal) /* one byte, one character; 0x80-0x9f are C1 */
+		return s[0] >= 0xa0 ? 1 : 0;
 	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
 		   : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
 	if (len == 0 || len > n)

@@ -76,8 +76,14 @@ int reply_parser_feed(struct reply_parser *rp, const char *line);
 /* Bytes (1-4) of the character at text, of n bytes, that a terminal shows
  * as text; 0 for a control character (C0, DEL, or C1 as U+0080-U+009F) or a
  * byte that does not begin valid UTF-8, which a terminal may act on (a raw
- * 0x9b is CSI to one not in UTF-8 mode). */
+ * 0x9b is CSI to one not in UTF-8 mode). On an eight-bit terminal (below):
+ * 1, or 0 for C0, DEL and every byte 0x80-0x9f. */
 size_t shown_char_len(const char *text, size_t n);
+
+/* For a terminal whose character set has one byte per character (an
+ * ISO 8859 locale): there every byte 0x80-0x9f is a C1 control, even one
+ * inside what would be UTF-8, and the others are characters. */
+void shown_on_eight_bit_terminal(bool on);
 
 /* true when every character of text is shown as text (see above). */
 bool shown_whole(const char *text);

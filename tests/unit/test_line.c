@@ -172,6 +172,13 @@ TEST(sanitize_keeps_utf8_and_drops_c1)
 	CHECK(shown_char_len("\xc2\x9f", 2) == 0);
 	CHECK(shown_char_len("\xf4\x90\x80\x80", 4) == 0);
 	CHECK(shown_char_len("\t", 1) == 0);
+	/* An ISO 8859 terminal: 0x9b inside valid UTF-8 is CSI there. */
+	shown_on_eight_bit_terminal(true);
+	reply_sanitize("\xc3\x9b[2J caf\xe9 \xc2\x85", out, sizeof out);
+	CHECK_STR(out, "\xc3?[2J caf\xe9 \xc2?");
+	shown_on_eight_bit_terminal(false);
+	reply_sanitize("\xc3\x9b", out, sizeof out);
+	CHECK_STR(out, "\xc3\x9b");
 }
 
 int main(void)
