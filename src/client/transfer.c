@@ -29,13 +29,18 @@ static const int caught_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define CAUGHT_SIGNALS (sizeof caught_signals / sizeof caught_signals[0])
 static struct sigaction saved_actions[CAUGHT_SIGNALS];
 static volatile sig_atomic_t fatal_signal;
+/* 1 while ^C may cut a wait short (a copy, a retry's pause and
+ * reconnect); 0 in the exchange that ends a transfer, which ^C must not
+ * leave half done if the session is to go on. */
+static volatile sig_atomic_t int_cuts_waits;
 
 static void on_interrupt(int sig)
 {
 	progress_interrupted = 1;
-	io_wait_interrupted = 1;
 	if (sig != SIGINT)
 		fatal_signal = sig;
+	if (sig != SIGINT || int_cuts_waits)
+		io_wait_interrupted = 1;
 }
 
 static void interrupts_catch(void)
@@ -46,6 +51,7 @@ static void interrupts_catch(void)
 	sigemptyset(&sa.sa_mask);
 	progress_interrupted = 0;
 	io_wait_interrupted = 0;
+	int_cuts_waits = 1;
 	fatal_signal = 0;
 	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
 		sigaction(caught_signals[i], &sa, &saved_actions[i]);
@@ -123,11 +129,16 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		.timeout_ms = cl->ftp.timeout_ms,
 	};
 	enum xfer_side side = 0;
+	/* Caught until the transfer's last reply is in: a signal then waits
+	 * for the caller's clean-up (raise_pending_signal). */
 	interrupts_catch();
 	int64_t n = ftpc_data_copy(&cl->ftp, &d, job->file_fd, &o, &side);
-	interrupts_restore();
 	if (n < 0 && progress_interrupted)
 		n = -ECANCELED; /* a wait the signal cut short, not a network failure */
+	/* The ABOR or 226 exchange must finish for the session to go on:
+	 * only a new SIGTERM or SIGHUP cuts it short. */
+	int_cuts_waits = 0;
+	io_wait_interrupted = 0;
 	if (job->progress) {
 		if (n >= 0)
 			job->progress->bytes = (uint64_t)n;
@@ -146,6 +157,7 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		/* A data socket that failed on our side mid-upload, or any local
 		 * failure, must not look like a finished transfer to the server. */
 		(void)ftpc_data_close(&cl->ftp, &d, true);
+		interrupts_restore();
 		memcpy(cl->ftp.err, why, sizeof why);
 		if (!job->cleanup_after)
 			raise_pending_signal();
@@ -153,7 +165,15 @@ static int run_copy(struct client *cl, struct copy_job *job)
 	}
 	job->moved = n;
 	job->cut_tls = d.cut_tls;
-	return ftpc_data_close(&cl->ftp, &d, false);
+	rc = ftpc_data_close(&cl->ftp, &d, false);
+	interrupts_restore();
+	if (rc != 0 && progress_interrupted) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
+		rc = -ECANCELED;
+	}
+	if (!job->cleanup_after)
+		raise_pending_signal();
+	return rc;
 }
 
 /* The error for protected data that ended without close_notify. */
@@ -446,6 +466,7 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 		return client_fail_ftp(cl, resume ? "reget" : "get");
 	}
 	print_summary(cl, &p, false, to_stdout);
+	raise_pending_signal(); /* one that came as the last reply was read */
 	return 0;
 }
 

@@ -294,6 +294,32 @@ class TestHostileServer(ClientErrorCase):
         self.assertEqual(proc.returncode, -signal.SIGTERM)
         self.assertEqual(os.listdir(self.tmp), [])
 
+    def test_signal_while_the_last_reply_is_awaited_cleans_up(self):
+        """SIGTERM after the bytes are in but before the 226: the download
+        is not complete for ferry, so the temporary file goes, then ferry
+        ends as killed by the signal."""
+        s = self.fake("slow226")
+        proc = subprocess.Popen([FERRY, "--timeout", "20", "127.0.0.1", str(s.port), "get", "payload.bin"],
+                                cwd=self.tmp, env=dict(os.environ, HOME=self.tmp), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            full = False
+            while not full and time.monotonic() < deadline:
+                names = os.listdir(self.tmp)
+                full = any(os.path.getsize(os.path.join(self.tmp, n)) == 1 << 20 for n in names
+                           if os.path.exists(os.path.join(self.tmp, n)))
+                time.sleep(0.02)
+            self.assertTrue(full, os.listdir(self.tmp))
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        self.assertEqual(proc.returncode, -signal.SIGTERM)
+        self.assertEqual(os.listdir(self.tmp), [])
+
     def test_retries_need_a_valid_count(self):
         for bad in ("-1", "101", "x"):
             p = self.ferry("--retries", bad, "127.0.0.1", "1", "ls", timeout=30)

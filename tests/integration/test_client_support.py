@@ -132,6 +132,9 @@ def serve(c):
                     if mode == "drop_once":
                         return
                     send("426 connection lost"); continue
+            if verb == "RETR" and mode == "slow226":
+                # all the bytes at once, the final reply 5 s later
+                d.sendall(PAYLOAD); d.close(); time.sleep(5); send("226 done"); continue
             if verb == "RETR" and mode == "short_426":
                 d.sendall(PAYLOAD[:300000]); d.close(); send("426 connection lost"); continue
             if verb == "RETR" and mode == "short_226":
