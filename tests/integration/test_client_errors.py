@@ -268,30 +268,38 @@ class TestHostileServer(ClientErrorCase):
             self.assertEqual(f.read(), bytes(range(256)) * 4096)
         self.assertIn("/sub", out(p))
 
-    def test_signal_in_the_retry_pause_cleans_up(self):
-        """SIGTERM while ferry waits to try again: the temporary file goes,
-        then ferry ends as killed by the signal."""
-        s = self.fake("cut_twice")
-        proc = subprocess.Popen([FERRY, "--timeout", "5", "--retries", "3", "127.0.0.1", str(s.port), "get",
-                                 "payload.bin"], cwd=self.tmp, env=dict(os.environ, HOME=self.tmp),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def terminate_when(self, args, ready):
+        """Starts ferry with args in self.tmp, sends SIGTERM once ready(proc)
+        holds (polled for at most 20 s), and returns its exit status."""
+        proc = subprocess.Popen([FERRY] + args, cwd=self.tmp, env=dict(os.environ, HOME=self.tmp),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            seen = b""
             deadline = time.monotonic() + 20
-            while b"retry 1 of 3" not in seen and time.monotonic() < deadline:
-                r, _, _ = select.select([proc.stderr], [], [], 0.5)
-                if r:
-                    seen += os.read(proc.stderr.fileno(), 4096)
-            self.assertIn(b"retry 1 of 3", seen)
+            while not ready(proc) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertTrue(ready(proc), os.listdir(self.tmp))
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
-            proc.stdout.close()
             proc.stderr.close()
-        self.assertEqual(proc.returncode, -signal.SIGTERM)
+        return proc.returncode
+
+    def test_signal_in_the_retry_pause_cleans_up(self):
+        """SIGTERM while ferry waits to try again: the temporary file goes,
+        then ferry ends as killed by the signal."""
+        s = self.fake("cut_twice")
+        seen = [b""]
+
+        def announced(proc):
+            if select.select([proc.stderr], [], [], 0.1)[0]:
+                seen[0] += os.read(proc.stderr.fileno(), 4096)
+            return b"retry 1 of 3" in seen[0]
+        rc = self.terminate_when(["--timeout", "5", "--retries", "3", "127.0.0.1", str(s.port), "get",
+                                  "payload.bin"], announced)
+        self.assertEqual(rc, -signal.SIGTERM)
         self.assertEqual(os.listdir(self.tmp), [])
 
     def test_signal_while_the_last_reply_is_awaited_cleans_up(self):
@@ -299,25 +307,18 @@ class TestHostileServer(ClientErrorCase):
         is not complete for ferry, so the temporary file goes, then ferry
         ends as killed by the signal."""
         s = self.fake("slow226")
-        proc = subprocess.Popen([FERRY, "--timeout", "20", "127.0.0.1", str(s.port), "get", "payload.bin"],
-                                cwd=self.tmp, env=dict(os.environ, HOME=self.tmp), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 20
-            full = False
-            while not full and time.monotonic() < deadline:
-                names = os.listdir(self.tmp)
-                full = any(os.path.getsize(os.path.join(self.tmp, n)) == 1 << 20 for n in names
-                           if os.path.exists(os.path.join(self.tmp, n)))
-                time.sleep(0.02)
-            self.assertTrue(full, os.listdir(self.tmp))
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        self.assertEqual(proc.returncode, -signal.SIGTERM)
+
+        def all_bytes_in(proc):
+            sizes = []
+            for n in os.listdir(self.tmp):
+                try:
+                    sizes.append(os.path.getsize(os.path.join(self.tmp, n)))
+                except FileNotFoundError:
+                    pass
+            return 1 << 20 in sizes
+        rc = self.terminate_when(["--timeout", "20", "127.0.0.1", str(s.port), "get", "payload.bin"],
+                                 all_bytes_in)
+        self.assertEqual(rc, -signal.SIGTERM)
         self.assertEqual(os.listdir(self.tmp), [])
 
     def test_retries_need_a_valid_count(self):
