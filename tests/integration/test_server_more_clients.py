@@ -1,5 +1,6 @@
-"""ferryd with three more real command-line FTP clients from Debian:
-GNU wget, tnftp (the BSD ftp) and NcFTP (ncftpget, ncftpput, ncftpls).
+"""ferryd with more real command-line FTP clients from Debian: GNU wget,
+tnftp (the BSD ftp), NcFTP (ncftpget, ncftpput, ncftpls), BusyBox's
+ftpget/ftpput and GNU inetutils' ftp.
 Downloads, uploads, resumes, recursive copies and listings, byte-exact,
 in passive and active modes, over IPv4 and (where the client can) IPv6
 loopback; the server's transcript (-v) shows which data connection
@@ -23,7 +24,10 @@ TNFTP = shutil.which("tnftp") or "/usr/bin/tnftp"
 NCFTPGET = shutil.which("ncftpget") or "/usr/bin/ncftpget"
 NCFTPPUT = shutil.which("ncftpput") or "/usr/bin/ncftpput"
 NCFTPLS = shutil.which("ncftpls") or "/usr/bin/ncftpls"
-PACKAGE = {WGET: "wget", TNFTP: "tnftp", NCFTPGET: "ncftp", NCFTPPUT: "ncftp", NCFTPLS: "ncftp"}
+BUSYBOX = shutil.which("busybox") or "/usr/bin/busybox"
+INETUTILS_FTP = shutil.which("inetutils-ftp") or "/usr/bin/inetutils-ftp"
+PACKAGE = {WGET: "wget", TNFTP: "tnftp", NCFTPGET: "ncftp", NCFTPPUT: "ncftp", NCFTPLS: "ncftp",
+           BUSYBOX: "busybox", INETUTILS_FTP: "inetutils-ftp"}
 
 # every file the clients fetch has this modification time, so that a
 # client copying it over (MDTM, MLST modify, a LIST date) can be checked
@@ -516,6 +520,73 @@ class NcftpTests(MoreClientCase):
     def test_ls_missing(self):
         p = self.ncftpls("-l", self.url("nosuchdir/"), ok=False)
         self.assertEqual(p.returncode, 5, p.stderr)
+
+
+class BusyboxTests(MoreClientCase):
+    """BusyBox's ftpget and ftpput, the FTP of many embedded systems:
+    passive only (EPSV), IPv4 and IPv6."""
+    tools = (BUSYBOX,)
+
+    @classmethod
+    def make_files(cls):
+        make_file(os.path.join(cls.root, "bin.dat"), 3 * MiB + 17, seed=81)
+
+    def busybox(self, applet, host, *args, ok=True):
+        return self.run_tool([BUSYBOX, applet, "-P", str(self.port), host] + list(args), ok=ok)
+
+    def test_get_and_put_ipv4_and_ipv6(self):
+        for host in ("127.0.0.1", "::1"):
+            m = self.mark()
+            local = self.lpath("got-" + host.replace(":", "_"))
+            self.busybox("ftpget", host, local, "bin.dat")
+            self.assert_same(local, self.rpath("bin.dat"))
+            remote = "put-" + host.replace(":", "_")
+            self.busybox("ftpput", host, remote, local)
+            self.assert_same(self.rpath(remote), local)
+            self.used(m, "EPSV", never=("PASV", "PORT", "EPRT"))
+            self.accepted(m, "STOR " + remote)
+
+    def test_missing_file(self):
+        p = self.busybox("ftpget", "127.0.0.1", self.lpath("x"), "nosuch.bin", ok=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"550", p.stderr)
+        self.assertFalse(os.path.exists(self.lpath("x")))
+
+
+class InetutilsFtpTests(MoreClientCase):
+    """GNU inetutils' ftp: active (PORT, EPRT on IPv6) by default,
+    passive (PASV, EPSV on IPv6) with -p."""
+    tools = (INETUTILS_FTP,)
+
+    @classmethod
+    def make_files(cls):
+        make_file(os.path.join(cls.root, "bin.dat"), 3 * MiB + 17, seed=91)
+
+    def session(self, host, passive, data_verb, never):
+        make_file(self.lpath("up.bin"), 2 * MiB + 3, seed=92)
+        script = "user anonymous x@y\nbinary\nls\nget bin.dat got.bin\nput up.bin up-%s.bin\nquit\n" % (
+            self._testMethodName)
+        m = self.mark()
+        p = self.run_tool([INETUTILS_FTP, "-n", "-v"] + (["-p"] if passive else []) + [host, str(self.port)],
+                          input=script.encode())
+        out = p.stdout.decode("utf-8", "replace")
+        self.assertNotRegex(out, r"(?m)^[45]\d\d ", out)
+        self.assertRegex(out, r"(?m)^%d bytes received in " % (3 * MiB + 17))
+        self.assert_same(self.lpath("got.bin"), self.rpath("bin.dat"))
+        self.assert_same(self.rpath("up-%s.bin" % self._testMethodName), self.lpath("up.bin"))
+        self.used(m, data_verb, never=never)
+
+    def test_active_ipv4(self):
+        self.session("127.0.0.1", False, "PORT", ("PASV", "EPSV", "EPRT"))
+
+    def test_passive_ipv4(self):
+        self.session("127.0.0.1", True, "PASV", ("PORT", "EPSV", "EPRT"))
+
+    def test_active_ipv6(self):
+        self.session("::1", False, "EPRT |2|::1|", ("PASV", "EPSV", "PORT"))
+
+    def test_passive_ipv6(self):
+        self.session("::1", True, "EPSV", ("PASV", "PORT", "EPRT"))
 
 
 class ReadOnlyTests(MoreClientCase):
