@@ -8,7 +8,7 @@ packages=(
   build-essential pkg-config
   libssl-dev libedit-dev libcrypt-dev libseccomp-dev
   python3 python3-pyftpdlib python3-openssl
-  curl lftp wget tnftp ncftp busybox inetutils-ftp openssl iproute2 valgrind cppcheck
+  curl lftp wget tnftp ncftp busybox inetutils-ftp openssl iproute2 strace valgrind cppcheck
 )
 # `deps.sh fuzz` (make fuzz): libFuzzer comes with clang's runtime.
 # make test does not need these: it replays the fuzz corpus with gcc.

@@ -10,6 +10,7 @@ Expected transcripts are in tests/fixtures/seed001/.
 """
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -368,6 +369,67 @@ class FerryWithFerryd(StreamBase):
                              sha256_file(os.path.join(self.root, f"up{n}")))
         self.assertEqual([f for f in self.served() if f.startswith(".")], [], "temporary files left")
 
+    def socket_writes(self, trace):
+        """(call, bytes) of every write-like call on a TCP socket in an
+        strace -yy log: the bytes the call moved."""
+        calls = []
+        pat = re.compile(r"^(?:\d+\s+)?(write|writev|send|sendto|sendmsg|sendfile|splice)\((\d+)<(TCPv?6?):"
+                         r".*\) = (-?\d+)")
+        for line in trace.splitlines():
+            m = pat.match(line)
+            if m and int(m.group(4)) >= 0:
+                calls.append((m.group(1), int(m.group(4))))
+        return calls
+
+    def test_file_data_goes_out_in_1024_byte_blocks(self):
+        """Seed 001: "you must only send file data in 1024-byte blocks",
+        checked on the system calls: every write to a socket, by the
+        server sending a GET and by the client sending a PUT, moves at most
+        1024 bytes, and none is a sendfile or a splice."""
+        strace = shutil.which("strace")
+        self.assertIsNotNone(strace, "strace is needed (scripts/deps.sh installs it)")
+        n = 100 * 1024 + 3
+        make_file(os.path.join(self.root, "down.bin"), n, seed=5)
+        make_file(os.path.join(self.local, "up.bin"), n, seed=6)
+        srv = self.start_server()
+        pids = [str(srv.proc.pid)]
+        with open(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children") as f:
+            pids += f.read().split()
+        server_log = os.path.join(self.tmp, "server.trace")
+        tracer = subprocess.Popen([strace, "-f", "-yy", "-e", "trace=write,writev,sendto,sendmsg,sendfile,splice",
+                                   "-o", server_log] + [a for p in pids for a in ("-p", p)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            # strace says "Process N attached" for each -p once it traces it
+            said = b""
+            deadline = time.monotonic() + 10
+            while said.count(b" attached") < len(pids) and time.monotonic() < deadline:
+                if select.select([tracer.stderr], [], [], 0.5)[0]:
+                    said += os.read(tracer.stderr.fileno(), 4096)
+            self.assertEqual(said.count(b" attached"), len(pids), said)
+            client_log = os.path.join(self.tmp, "client.trace")
+            p = subprocess.run([strace, "-f", "-yy", "-qq", "-e", "trace=write,writev,sendto,sendmsg,sendfile,splice",
+                                "-o", client_log, FERRY, "--stream", "127.0.0.1", str(srv.port), "PUT", "up.bin"],
+                               cwd=self.local, capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            rc, _, err = self.ferry("GET", "down.bin")
+            self.assertEqual(rc, 0, err)
+            time.sleep(0.3)
+        finally:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(timeout=20)
+            tracer.stderr.close()
+        self.assertEqual(sha256_file(os.path.join(self.root, "up.bin")), sha256_file(os.path.join(self.local, "up.bin")))
+        self.assertEqual(sha256_file(os.path.join(self.local, "down.bin")),
+                         sha256_file(os.path.join(self.root, "down.bin")))
+        for who, log in (("client", client_log), ("server", server_log)):
+            with open(log) as f:
+                calls = self.socket_writes(f.read())
+            self.assertEqual([c for c in calls if c[0] in ("sendfile", "splice")], [], who)
+            self.assertLessEqual(max(b for _, b in calls), 1024, who)
+            # the file went out as full blocks and one short one
+            self.assertGreaterEqual(sum(1 for _, b in calls if b == 1024), n // 1024, who)
+
     def test_multi_mib_file_checksums(self):
         n = 5 * 1024 * 1024 + 7
         make_file(os.path.join(self.root, "big.bin"), n, seed=11)
@@ -408,6 +470,22 @@ class FerryWithFerryd(StreamBase):
         rc, out, _ = ferry_stream(srv.port, self.local, "PUT", "ro/f.txt")
         self.assertEqual((rc, out), (1, "server error: unable to create file ro/f.txt\n"))
         self.assertEqual(os.listdir(os.path.join(self.root, "ro")), [])
+
+    def test_unable_to_delete(self):
+        """The seed's optional "ERROR: unable to delete <filename>": the
+        name exists but cannot be deleted (a directory; a file in a
+        read-only directory)."""
+        os.mkdir(os.path.join(self.root, "adir"))
+        os.mkdir(os.path.join(self.root, "ro"))
+        self.write("ro/keep.txt", b"data")
+        srv = self.start_server(user="nobody" if os.geteuid() == 0 else None)
+        os.chmod(os.path.join(self.root, "ro"), 0o555)
+        for name in ("adir", "ro/keep.txt"):
+            rc, out, _ = ferry_stream(srv.port, self.local, "DEL", name)
+            self.assertEqual((rc, out), (1, "client deleting file %s\nserver error: unable to delete %s\n"
+                                         % (name, name)))
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "adir")))
+        self.assertEqual(os.listdir(os.path.join(self.root, "ro")), ["keep.txt"])
 
     def test_ipv6_client_address(self):
         try:
