@@ -408,9 +408,11 @@ class FerryWithFerryd(StreamBase):
                     said += os.read(tracer.stderr.fileno(), 4096)
             self.assertEqual(said.count(b" attached"), len(pids), said)
             client_log = os.path.join(self.tmp, "client.trace")
+            # LeakSanitizer cannot run under ptrace (the sanitizer build)
+            env = dict(os.environ, ASAN_OPTIONS=(os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":"))
             p = subprocess.run([strace, "-f", "-yy", "-qq", "-e", "trace=write,writev,sendto,sendmsg,sendfile,splice",
                                 "-o", client_log, FERRY, "--stream", "127.0.0.1", str(srv.port), "PUT", "up.bin"],
-                               cwd=self.local, capture_output=True, timeout=TIMEOUT)
+                               cwd=self.local, env=env, capture_output=True, timeout=TIMEOUT)
             self.assertEqual(p.returncode, 0, p.stderr)
             rc, _, err = self.ferry("GET", "down.bin")
             self.assertEqual(rc, 0, err)
