@@ -47,7 +47,7 @@ struct client {
 	const char *user;     /* -u, or NULL */
 	const char *password; /* --password, or NULL */
 	int retries;          /* a cut transfer is tried again this many times (--retries) */
-	char login_pass[FTPC_USER_MAX]; /* the password of the last login, for reconnects */
+	char login_pass[FERRY_LINE_MAX]; /* the password of the last login, for reconnects */
 };
 
 void client_init(struct client *cl, int timeout_ms);

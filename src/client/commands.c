@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include "num.h"
+#include "progress.h"
 #include "rlist.h"
 #include "transfer.h"
 #include "words.h"
@@ -248,7 +249,7 @@ static int for_each_remote(struct client *cl, int argc, char **argv,
 			   int (*fn)(struct client *cl, const char *path, const char *name))
 {
 	int rc = 0;
-	for (int i = 1; i < argc && cl->ftp.state == FTPC_LOGGED_IN; i++) {
+	for (int i = 1; i < argc && cl->ftp.state == FTPC_LOGGED_IN && !progress_interrupted; i++) {
 		struct rglob g;
 		size_t refused = 0;
 		if (rglob_expand(cl, argv[i], &g, &refused) != 0) {
@@ -259,7 +260,8 @@ static int for_each_remote(struct client *cl, int argc, char **argv,
 			rc = -1;
 		if (g.count == 0 && !refused)
 			rc = client_fail(cl, "%s: no match", argv[i]);
-		for (size_t k = 0; k < g.count && cl->ftp.state == FTPC_LOGGED_IN; k++)
+		/* ^C cancels the transfer under way and the files after it. */
+		for (size_t k = 0; k < g.count && cl->ftp.state == FTPC_LOGGED_IN && !progress_interrupted; k++)
 			if (fn(cl, g.paths[k], g.names[k]) != 0)
 				rc = -1;
 		rglob_free(&g);
@@ -291,7 +293,7 @@ static int cmd_mdelete(struct client *cl, int argc, char **argv)
 static int cmd_mput(struct client *cl, int argc, char **argv)
 {
 	int rc = 0;
-	for (int i = 1; i < argc && cl->ftp.state == FTPC_LOGGED_IN; i++) {
+	for (int i = 1; i < argc && cl->ftp.state == FTPC_LOGGED_IN && !progress_interrupted; i++) {
 		glob_t g;
 		int r = glob(argv[i], GLOB_NOSORT | GLOB_BRACE | GLOB_TILDE, NULL, &g);
 		if (r == GLOB_NOMATCH) {
@@ -304,7 +306,7 @@ static int cmd_mput(struct client *cl, int argc, char **argv)
 		}
 		if (g.gl_pathc > 1)
 			qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, compare_names);
-		for (size_t k = 0; k < g.gl_pathc && cl->ftp.state == FTPC_LOGGED_IN; k++) {
+		for (size_t k = 0; k < g.gl_pathc && cl->ftp.state == FTPC_LOGGED_IN && !progress_interrupted; k++) {
 			struct stat st;
 			if (stat(g.gl_pathv[k], &st) == 0 && S_ISDIR(st.st_mode)) {
 				client_note(cl, "%s: a directory, skipped", g.gl_pathv[k]);

@@ -906,8 +906,9 @@ int ftpc_data_close(struct ftpc *c, struct ftpc_data *d, bool abort)
 			rc = read_reply(c);
 		if (rc > 0 && reply_is_error(rc)) {
 			rc = read_reply(c); /* the transfer's 426, then ABOR's own reply */
-		} else if (rc > 0 && (secure_pending(c->ctrl_ssl) ||
+		} else if (rc > 0 && (c->in_pos < c->in_len || secure_pending(c->ctrl_ssl) ||
 				      io_wait(c->ctrl, POLLIN, FTPC_ABOR_GRACE_MS) > 0)) {
+			/* ABOR's own reply, read already or on its way */
 			rc = read_reply(c);
 		}
 		if (rc >= 0)

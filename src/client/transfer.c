@@ -43,31 +43,47 @@ static void on_interrupt(int sig)
 		io_wait_interrupted = 1;
 }
 
+/* Depth of interrupts_catch calls: a get or put catches for its whole
+ * course (temporary file to clean-up), and the copy and retry steps in it
+ * nest without losing a signal already recorded. */
+static int catching;
+
 static void interrupts_catch(void)
 {
+	int_cuts_waits = 1;
+	if (catching++ > 0)
+		return;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_interrupt;
 	sigemptyset(&sa.sa_mask);
 	progress_interrupted = 0;
 	io_wait_interrupted = 0;
-	int_cuts_waits = 1;
 	fatal_signal = 0;
-	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
-		sigaction(caught_signals[i], &sa, &saved_actions[i]);
+	for (size_t i = 0; i < CAUGHT_SIGNALS; i++) {
+		/* One ignored at start-up (nohup, a background job) stays so. */
+		sigaction(caught_signals[i], NULL, &saved_actions[i]);
+		if (saved_actions[i].sa_handler != SIG_IGN)
+			sigaction(caught_signals[i], &sa, NULL);
+	}
 }
 
 static void interrupts_restore(void)
 {
+	if (--catching > 0)
+		return;
 	for (size_t i = 0; i < CAUGHT_SIGNALS; i++)
 		sigaction(caught_signals[i], &saved_actions[i], NULL);
 	io_wait_interrupted = 0;
 }
 
 /* After the cancelled transfer is cleaned up (ABOR sent, temporary file
- * removed): a SIGTERM or SIGHUP that cancelled it now ends ferry. */
+ * removed) and the outermost catch is over: a SIGTERM or SIGHUP that
+ * cancelled it now ends ferry. */
 static void raise_pending_signal(void)
 {
+	if (catching > 0)
+		return;
 	int sig = fatal_signal;
 	fatal_signal = 0;
 	if (sig)
@@ -118,9 +134,33 @@ struct copy_job {
 static int run_copy(struct client *cl, struct copy_job *job)
 {
 	struct ftpc_data d;
+	/* Caught from the transfer command to its last reply: ^C cuts only
+	 * the copy short (the exchanges around it must finish for the session
+	 * to go on); SIGTERM and SIGHUP cut any wait. */
+	interrupts_catch();
+	int_cuts_waits = 0;
 	int rc = ftpc_data_open(&cl->ftp, &d, job->rest, job->cmd);
-	if (rc != 0)
+	if (rc != 0) {
+		interrupts_restore();
+		if (progress_interrupted) {
+			snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
+			rc = -ECANCELED;
+		}
+		if (!job->cleanup_after)
+			raise_pending_signal();
 		return rc;
+	}
+	if (progress_interrupted) {
+		/* ^C while the transfer started: cancel it at once (ABOR). */
+		job->local_failed = true;
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
+		(void)ftpc_data_close(&cl->ftp, &d, true);
+		interrupts_restore();
+		if (!job->cleanup_after)
+			raise_pending_signal();
+		return -ECANCELED;
+	}
+	int_cuts_waits = 1;
 	struct xfer_opts o = {
 		.ascii = job->ascii,
 		.to_wire = job->to_server,
@@ -129,16 +169,14 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		.timeout_ms = cl->ftp.timeout_ms,
 	};
 	enum xfer_side side = 0;
-	/* Caught until the transfer's last reply is in: a signal then waits
-	 * for the caller's clean-up (raise_pending_signal). */
-	interrupts_catch();
 	int64_t n = ftpc_data_copy(&cl->ftp, &d, job->file_fd, &o, &side);
 	if (n < 0 && progress_interrupted)
 		n = -ECANCELED; /* a wait the signal cut short, not a network failure */
-	/* The ABOR or 226 exchange must finish for the session to go on:
-	 * only a new SIGTERM or SIGHUP cuts it short. */
+	/* The ABOR or 226 exchange must finish for the session to go on
+	 * after ^C; after SIGTERM or SIGHUP ferry is ending: no waiting. */
 	int_cuts_waits = 0;
-	io_wait_interrupted = 0;
+	if (!fatal_signal)
+		io_wait_interrupted = 0;
 	if (job->progress) {
 		if (n >= 0)
 			job->progress->bytes = (uint64_t)n;
@@ -227,6 +265,11 @@ static int prepare_retry(struct client *cl, const char *what, const char *next, 
 	 * cancel a transfer: the caller then cleans up. Caught before the
 	 * line that announces the pause is out. */
 	interrupts_catch();
+	if (progress_interrupted) { /* came while the cut transfer ended */
+		interrupts_restore();
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "interrupted");
+		return -ECANCELED;
+	}
 	fflush(stdout);
 	fprintf(stderr, "%s: %s; %s (retry %d of %d)\n", what, cl->ftp.err, next, attempt + 1, cl->retries);
 	long long pause = (long long)CLIENT_RETRY_PAUSE_MS * (attempt + 1);
@@ -284,7 +327,7 @@ static int check_server_named(struct client *cl, const char **local)
 	return client_fail(cl, "get: %s: not a regular file here; not written", *local);
 }
 
-int transfer_get(struct client *cl, const char *remote, const char *local, enum get_mode mode)
+static int get_caught(struct client *cl, const char *remote, const char *local, enum get_mode mode)
 {
 	char target[PATH_MAX];
 	bool resume = mode == GET_RESUME;
@@ -470,7 +513,7 @@ int transfer_get(struct client *cl, const char *remote, const char *local, enum 
 	return 0;
 }
 
-int transfer_put(struct client *cl, const char *local, const char *remote, enum put_mode mode)
+static int put_caught(struct client *cl, const char *local, const char *remote, enum put_mode mode)
 {
 	const char *what = mode == PUT_RESUME ? "reput" : mode == PUT_APPEND ? "append" : "put";
 	if (!remote) {
@@ -565,6 +608,27 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 		return client_fail_ftp(cl, what);
 	print_summary(cl, &p, true, false);
 	return 0;
+}
+
+/* A get or put catches SIGINT, SIGTERM and SIGHUP from before its
+ * temporary file exists until it is cleaned up; a SIGTERM or SIGHUP then
+ * ends ferry as it would have. */
+int transfer_get(struct client *cl, const char *remote, const char *local, enum get_mode mode)
+{
+	interrupts_catch();
+	int rc = get_caught(cl, remote, local, mode);
+	interrupts_restore();
+	raise_pending_signal();
+	return rc;
+}
+
+int transfer_put(struct client *cl, const char *local, const char *remote, enum put_mode mode)
+{
+	interrupts_catch();
+	int rc = put_caught(cl, local, remote, mode);
+	interrupts_restore();
+	raise_pending_signal();
+	return rc;
 }
 
 /* A listing for a terminal: the server chose the names in it, and a

@@ -258,6 +258,16 @@ class TestHostileServer(ClientErrorCase):
         self.assertOneLine(p, r"^get: .*PASV")
         self.assertLess(time.monotonic() - t0, 3)
 
+    def test_reconnect_with_a_long_password(self):
+        # a 300-byte password survives for the reconnect
+        s = self.fake("drop_once")
+        p = run_ferry(["--timeout", "5", "--retries", "1", "-u", "carol", "--password", "p" * 300,
+                       "127.0.0.1", str(s.port)], input="cd sub\nget payload.bin\n", cwd=self.tmp,
+                      env={"HOME": self.tmp}, timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
+
     def test_reconnect_logs_in_with_the_password_given_to_user(self):
         s = self.fake("drop_once")
         p = run_ferry(["--timeout", "5", "--retries", "1", "-n", "127.0.0.1", str(s.port)],
@@ -268,24 +278,74 @@ class TestHostileServer(ClientErrorCase):
             self.assertEqual(f.read(), bytes(range(256)) * 4096)
         self.assertIn("/sub", out(p))
 
-    def terminate_when(self, args, ready):
-        """Starts ferry with args in self.tmp, sends SIGTERM once ready(proc)
-        holds (polled for at most 20 s), and returns its exit status."""
+    def terminate_when(self, args, ready, sig=signal.SIGTERM, script=None, ignore=None):
+        """Starts ferry with args in self.tmp (script on its stdin; the
+        signal ignore ignored from the start, as nohup does), sends sig once
+        ready(proc) holds (polled for at most 20 s), and returns its exit
+        status."""
+        def setup():
+            if ignore:
+                signal.signal(ignore, signal.SIG_IGN)
         proc = subprocess.Popen([FERRY] + args, cwd=self.tmp, env=dict(os.environ, HOME=self.tmp),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdin=subprocess.PIPE if script else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=setup)
         try:
+            if script:
+                proc.stdin.write(script.encode())
+                proc.stdin.close()
             deadline = time.monotonic() + 20
             while not ready(proc) and time.monotonic() < deadline:
                 time.sleep(0.02)
             self.assertTrue(ready(proc), os.listdir(self.tmp))
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
+            proc.send_signal(sig)
+            proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+            self.stderr_seen = proc.stderr.read() if proc.stderr.readable() else b""
             proc.stderr.close()
         return proc.returncode
+
+    def temp_file_exists(self, proc):
+        return any(n.startswith(".") and ".ferry-" in n for n in os.listdir(self.tmp))
+
+    def test_signal_while_the_transfer_starts_cleans_up(self):
+        # SIGTERM while RETR waits for its 150: the temporary file goes too
+        s = self.fake("slow150")
+        rc = self.terminate_when(["--timeout", "20", "127.0.0.1", str(s.port), "get", "payload.bin"],
+                                 self.temp_file_exists)
+        self.assertEqual(rc, -signal.SIGTERM)
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_interrupt_stops_mget_and_the_script(self):
+        """^C during the first file of an mget cancels it and the files
+        after it, and stops the script (exit 130)."""
+        s = self.fake("trickle_many")
+        rc = self.terminate_when(["--timeout", "20", "127.0.0.1", str(s.port)], self.temp_file_exists,
+                                 sig=signal.SIGINT, script="mget *.bin\nget payload.bin\n")
+        self.assertEqual(rc, 130, self.stderr_seen)
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_interrupt_before_a_retry_is_not_lost(self):
+        """^C while the 226 of a short download is awaited: no retry is
+        made, nothing is kept, the script stops."""
+        s = self.fake("short_slow226")
+        rc = self.terminate_when(["--timeout", "20", "--retries", "2", "127.0.0.1", str(s.port)],
+                                 self.temp_file_exists, sig=signal.SIGINT,
+                                 script="get payload.bin\nget payload.bin again.bin\n")
+        self.assertEqual(rc, 130, self.stderr_seen)
+        self.assertNotIn(b"retry 1", self.stderr_seen)
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_signal_ignored_at_start_stays_ignored(self):
+        """Under nohup (SIGHUP ignored) a SIGHUP does not cancel a transfer."""
+        s = self.fake("slow226")
+        rc = self.terminate_when(["--timeout", "20", "127.0.0.1", str(s.port), "get", "payload.bin"],
+                                 self.temp_file_exists, sig=signal.SIGHUP, ignore=signal.SIGHUP)
+        self.assertEqual(rc, 0, self.stderr_seen)
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
 
     def test_signal_in_the_retry_pause_cleans_up(self):
         """SIGTERM while ferry waits to try again: the temporary file goes,

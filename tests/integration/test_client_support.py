@@ -36,7 +36,7 @@ FTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 FAKE_SCRIPT = r"""
-import re, socket, subprocess, sys, threading, time
+import re, select, socket, subprocess, sys, threading, time
 mode, port = sys.argv[1], int(sys.argv[2])
 HOST = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
@@ -82,8 +82,9 @@ def serve(c):
             send("331 password please")
         elif verb == "PASS":
             # drop_once: bob's password is "secret" (a reconnect must know it)
-            send("530 wrong password" if mode == "drop_once" and user == "bob" and arg != "secret"
-                 else "230 in")
+            # carol's is 300 bytes long
+            wrong = (user == "bob" and arg != "secret") or (user == "carol" and arg != "p" * 300)
+            send("530 wrong password" if mode == "drop_once" and wrong else "230 in")
         elif verb == "FEAT":
             send("211-Features:"); send(" SIZE"); send("211 End")
         elif verb in ("TYPE", "NOOP"):
@@ -113,8 +114,15 @@ def serve(c):
             p = data_lst.getsockname()[1]
             send("227 Entering Passive Mode (10,9,8,7,%d,%d)" % (p >> 8, p & 255))
         elif verb in ("LIST", "NLST", "RETR"):
+            if verb == "RETR" and mode == "slow150":
+                time.sleep(5)            # the transfer starts late
             send("150 here it comes")
             d, _ = data_lst.accept()
+            if verb == "NLST" and mode == "trickle_many":
+                d.sendall(b"a.bin\r\nb.bin\r\nc.bin\r\n"); d.close(); send("226 done"); continue
+            if verb == "RETR" and mode == "short_slow226":
+                # 300,000 of SIZE's 1 MiB, and the 226 four seconds later
+                d.sendall(PAYLOAD[:300000]); d.close(); time.sleep(4); send("226 done"); continue
             if verb == "RETR" and mode in ("cut_norest", "cut_nosize_norest"):
                 # REST was acknowledged, but every RETR starts at byte 0;
                 # the first stops after 300,000 bytes
@@ -139,6 +147,20 @@ def serve(c):
                 d.sendall(PAYLOAD[:300000]); d.close(); send("426 connection lost"); continue
             if verb == "RETR" and mode == "short_226":
                 d.sendall(PAYLOAD[:300000]); d.close(); send("226 done (not really)"); continue
+            if verb == "RETR" and mode == "trickle_many":
+                # trickles until the client sends ABOR, which it answers
+                # as a server does: 426 for the transfer, 226 for ABOR
+                for i in range(300):
+                    try:
+                        d.sendall(PAYLOAD[:1024])
+                    except OSError:
+                        pass
+                    if select.select([c], [], [], 0.1)[0]:
+                        break
+                d.close()
+                if f.readline().decode().strip().upper() == "ABOR":
+                    send("426 transfer aborted"); send("226 ABOR done")
+                continue
             if verb == "RETR" and mode == "trickle":
                 for i in range(300):     # 1 KiB per 0.1 s: a download that takes its time
                     d.sendall(PAYLOAD[:1024]); time.sleep(0.1)
