@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <wchar.h>
 
 /* Redrawing more often than this only costs terminal bandwidth. */
 #define PROGRESS_REDRAW_MS 200
@@ -105,15 +106,26 @@ static void draw(struct progress *p)
 		bar[b++] = ']';
 	}
 	bar[b] = '\0';
-	/* The name cut to namew characters, never inside one (a UTF-8
-	 * character is one column here; the name is sanitized, so each is
-	 * whole). Padded to the full width so a shorter redraw leaves no debris. */
+	/* The name cut to namew columns, never inside a character (the
+	 * name is sanitized, so each is whole; wide ones take two columns in
+	 * the terminal's locale). Padded to the full width so a shorter
+	 * redraw leaves no debris. */
 	size_t len = strlen(p->name), at = 0;
-	int chars = 0;
-	while (at < len && chars < namew) {
+	int chars = 0; /* columns */
+	while (at < len) {
 		size_t k = shown_char_len(p->name + at, len - at);
-		at += k ? k : 1;
-		chars++;
+		if (k == 0)
+			k = 1;
+		wchar_t wc;
+		mbstate_t ps;
+		memset(&ps, 0, sizeof ps);
+		int w = mbrtowc(&wc, p->name + at, k, &ps) == k ? wcwidth(wc) : 1;
+		if (w < 0)
+			w = 1;
+		if (chars + w > namew)
+			break;
+		at += k;
+		chars += w;
 	}
 	char line[sizeof p->name + 512];
 	int n = snprintf(line, sizeof line, "%.*s%*s %s%s", (int)at, p->name, namew - chars, "", bar, tail);

@@ -11,6 +11,7 @@ import signal
 import struct
 import termios
 import time
+import unicodedata
 import unittest
 
 from harness import FERRY, make_file, sha256_file
@@ -200,6 +201,16 @@ class ShellSuite:
             seg.decode("utf-8")  # raises on a cut character
             self.assertIn("\u00e9".encode() * 5, seg)
         self.assertEqual(sha256_file(self.lpath(name)), sha256_file(self.rpath(name)))
+        # wide characters take two columns: the line still fits the terminal
+        wide = "\u65e5\u672c\u8a9e" * 20 + ".bin"
+        make_file(self.rpath(wide), 2 * MIB, seed=10)
+        self.share_root()
+        got = s.command("get " + wide)
+        bars = [seg.decode("utf-8") for seg in got.split(b"\r") if b"%" in seg]
+        self.assertTrue(bars, got)
+        for seg in bars:
+            cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in seg.rstrip("\n"))
+            self.assertLessEqual(cols, 60, seg)
         s.type(b"bye\r")
         self.assertEqual(s.wait(), 0)
 
