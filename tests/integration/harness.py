@@ -63,6 +63,45 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise RuntimeError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def wait_listening(port, proc, timeout=10):
+    """Waits until something listens on port without connecting to it: a
+    probe connection would be a session, with a greeting in the server's
+    transcript."""
+    want = f":{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(table) as f:
+                    for line in f.readlines()[1:]:
+                        fields = line.split()
+                        if fields[1].endswith(want) and fields[3] == "0A":
+                            return
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def assert_data_method(case, transcript, verb, never=()):
+    """Asserts on ferryd's -v transcript that the server accepted verb (e.g.
+    EPRT |2|::1|), saw none of the verbs in never, and refused no data
+    command: the client used the data connection method the test is about,
+    without falling back."""
+    import re
+    cmds = [ln for ln in transcript.splitlines()
+            if re.match(r"^\[\d+\] (SUCCESS |FAILURE )?(PORT|EPRT|PASV|EPSV)\b", ln)]
+    case.assertTrue(re.search(r"(?m)^\[\d+\] SUCCESS %s" % re.escape(verb), transcript),
+                    "no accepted %s; data commands seen: %s" % (verb, cmds[:12]))
+    for v in never:
+        case.assertFalse(re.search(r"(?m)^\[\d+\] %s\b" % v, transcript),
+                         "%s used; data commands seen: %s" % (v, cmds[:12]))
+    case.assertFalse(re.search(r"(?m)^\[\d+\] FAILURE (PORT|EPRT|PASV|EPSV)\b", transcript),
+                     "a data command failed: %s" % cmds[:12])
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -352,7 +391,9 @@ class RawControl:
         return r
 
     def closed(self, timeout=5):
-        """True when the server has closed the connection."""
+        """True when the server closes the connection within timeout; what
+        it sent first is kept in self.buf."""
+        before = self.sock.gettimeout()
         self.sock.settimeout(timeout)
         try:
             while True:
@@ -364,3 +405,5 @@ class RawControl:
             return False
         except OSError:
             return True
+        finally:
+            self.sock.settimeout(before)

@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, sha256_file
+from harness import FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, sha256_file, wait_listening
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "seed004")
@@ -69,27 +69,6 @@ def free_port_run(n):
             for s in socks:
                 s.close()
     raise RuntimeError("no run of free ports")
-
-
-def wait_listening(port, proc, timeout=10):
-    """Waits until something listens on port, without connecting to it
-    (a probe connection would show in the server's transcript)."""
-    want = f":{port:04X}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            try:
-                with open(table) as f:
-                    for line in f.readlines()[1:]:
-                        fields = line.split()
-                        if fields[1].endswith(want) and fields[3] == "0A":
-                            return
-            except OSError:
-                pass
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 def run_client(dataport, stdin_text, cwd):

@@ -44,7 +44,7 @@ import tempfile
 import time
 import unittest
 
-from harness import FERRYD, free_port, give_to_server, make_file
+from harness import FERRYD, RawControl, free_port, give_to_server, make_file, wait_listening
 
 IO_TIMEOUT = 10      # any single socket wait
 NO_GREETING_WAIT = 1.0   # how long a queued client must hear nothing
@@ -58,28 +58,6 @@ R150 = "150 File status okay."
 R250 = "250 Requested file action completed."
 R425 = "425 Can not open data connection."
 R221 = "221 Goodbye."
-
-
-def wait_listening(port, proc, timeout=10):
-    """Waits until something listens on port without connecting to it: a
-    probe connection would be a session, with a greeting in the
-    transcript."""
-    want = f":{port:04X}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            try:
-                with open(table) as f:
-                    for line in f.readlines()[1:]:
-                        fields = line.split()
-                        if fields[1].endswith(want) and fields[3] == "0A":
-                            return
-            except OSError:
-                pass
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 class Comp431Server:
@@ -195,21 +173,8 @@ class Ctl:
         self.buf += b
         return False
 
-    def closed_by_server(self, timeout=IO_TIMEOUT):
-        """True when the server closes the connection within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                b = self.sock.recv(65536)
-                if not b:
-                    return True
-                self.buf += b
-        except socket.timeout:
-            return False
-        except OSError:
-            return True
-        finally:
-            self.sock.settimeout(IO_TIMEOUT)
+    # True when the server closes the connection within the timeout.
+    closed_by_server = RawControl.closed
 
 
 class DataListener:

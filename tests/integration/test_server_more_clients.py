@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import ClassFerryd, make_file, sha256_file
+from harness import ClassFerryd, assert_data_method, make_file, sha256_file
 
 MiB = 1 << 20
 WGET = shutil.which("wget") or "/usr/bin/wget"
@@ -98,18 +98,9 @@ class MoreClientCase(ClassFerryd):
         return self.server.stdout()[mark:]
 
     def used(self, mark, verb, never=()):
-        """Asserts that since mark the server accepted verb (e.g. EPRT) and
-        saw none of the verbs in never, and no data command failed."""
-        text = self.transcript(mark)
-        cmds = [ln for ln in text.splitlines()
-                if re.match(r"^\[\d+\] (SUCCESS |FAILURE )?(PORT|EPRT|PASV|EPSV)\b", ln)]
-        self.assertTrue(re.search(r"(?m)^\[\d+\] SUCCESS %s" % re.escape(verb), text),
-                        "no accepted %s; data commands seen: %s" % (verb, cmds[:12]))
-        for v in never:
-            self.assertFalse(re.search(r"(?m)^\[\d+\] %s\b" % v, text),
-                             "%s used; data commands seen: %s" % (v, cmds[:12]))
-        self.assertFalse(re.search(r"(?m)^\[\d+\] FAILURE (PORT|EPRT|PASV|EPSV)\b", text),
-                         "a data command failed: %s" % cmds[:12])
+        """Asserts that since mark the client used the data connection
+        method verb and none of never (harness.assert_data_method)."""
+        assert_data_method(self, self.transcript(mark), verb, never)
 
     def accepted(self, mark, command):
         """Asserts that since mark the server accepted command (verb and
