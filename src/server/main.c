@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,6 +86,16 @@ static pid_t spawn_worker(int listen_fd, int implicit_fd, const struct config *c
 	return pid;
 }
 
+/* Takes a listening socket down for every process that holds it. */
+static void stop_listening(int fd)
+{
+	if (fd < 0)
+		return;
+	if (shutdown(fd, SHUT_RDWR) < 0)
+		fprintf(stderr, "ferryd: shutdown of the listener: %s\n", strerror(errno));
+	close(fd);
+}
+
 /* The parent only supervises: it restarts a worker that died and, on
  * SIGTERM/SIGINT, passes the signal on and waits for the workers. The
  * signals are blocked from the start and taken with sigwaitinfo, so none
@@ -114,10 +125,13 @@ static int supervise(int listen_fd, int implicit_fd, const struct config *cfg, i
 			continue; /* EINTR */
 		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
 			stopping = true;
-			/* New clients are refused at once; running ones may finish. */
-			close(listen_fd);
-			if (implicit_fd >= 0)
-				close(implicit_fd);
+			/* New clients are refused at once; running ones may finish.
+			 * shutdown, not only close: the workers hold the same
+			 * sockets, and until the last of them had closed its copy
+			 * the kernel would go on queueing clients for a worker
+			 * that has not yet taken the signal. */
+			stop_listening(listen_fd);
+			stop_listening(implicit_fd);
 			for (int i = 0; i < n; i++)
 				if (pids[i] > 0)
 					kill(pids[i], SIGTERM);

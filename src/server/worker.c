@@ -160,8 +160,13 @@ static void on_accept(struct ev_handler *h, uint32_t events)
 		struct sockaddr_storage peer;
 		socklen_t sl = sizeof peer;
 		int fd = accept4(h->fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			/* EINVAL: the supervisor took the listener down for a
+			 * stop whose signal is on its way; polling it would spin. */
+			if (errno == EINVAL)
+				watch_listeners(false);
 			return; /* EAGAIN: another worker took it; EMFILE: try later */
+		}
 		unsigned slot = ip_slot_of(&peer);
 		int total = atomic_fetch_add(&shared->sessions, 1) + 1;
 		int mine = atomic_fetch_add(&shared->per_ip[slot], 1) + 1;

@@ -327,10 +327,33 @@ class Signals(SecurityCase):
     """SIGTERM: stop accepting, close idle sessions with 421, let running
     transfers finish, exit 0."""
 
-    ferryd_args = ("-w",)
+    ferryd_args = ("-w", "--workers", "2")
 
     def prepare_root(self):
         make_file(os.path.join(self.root, "big.bin"), 8 << 20, seed=41)
+
+    def test_sigterm_refuses_new_clients_before_every_worker_has_taken_it(self):
+        # A worker that has not yet run its signal handler (stopped here, in
+        # production merely late) must not keep the port taking clients,
+        # whom it would greet with 220 and then drop with 421.
+        self.check_health = False
+        workers = family_pids(self.server.proc.pid)[1:]
+        self.assertEqual(len(workers), 2, workers)
+        os.kill(workers[0], signal.SIGSTOP)
+        try:
+            self.server.proc.send_signal(signal.SIGTERM)
+            refused = False
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", self.server.port), timeout=2).close()
+                except (ConnectionRefusedError, ConnectionResetError):
+                    refused = True  # reset: the SYN met the listener going down
+                    break
+                time.sleep(0.05)
+            self.assertTrue(refused, "the port still queues clients after SIGTERM")
+        finally:
+            os.kill(workers[0], signal.SIGCONT)
+        self.assertEqual(self.server.proc.wait(30), 0)
 
     def test_sigterm_lets_transfers_finish(self):
         self.check_health = False
