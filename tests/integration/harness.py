@@ -187,6 +187,34 @@ class Server:
         return self._read(self.err)
 
 
+def child_pids(pid):
+    """The direct children of pid (ferryd's worker processes)."""
+    kids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(name))
+    return kids
+
+
+def poll_until(probe, timeout=10.0):
+    """Calls probe every 50 ms until it returns a true value or timeout
+    seconds have passed; returns its last value. For state a process
+    reaches shortly after it answers, such as a worker still starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.05)
+
+
 def pause_process(case, pid):
     """SIGSTOPs pid and waits until it is stopped; the test's cleanup
     continues it. Lets a test queue input that the process then finds

@@ -159,19 +159,7 @@ def transfer(c, command, upload=None, limit=1 << 22, host="127.0.0.1", extended=
 
 def family_pids(pid):
     """pid and its direct children (ferryd's worker processes)."""
-    pids = [pid]
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid:
-            pids.append(int(name))
-    return pids
+    return [pid] + harness.child_pids(pid)
 
 
 def fd_count(pid):

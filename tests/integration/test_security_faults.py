@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 
-from harness import PYTHON, make_file, sha256_file
+from harness import PYTHON, make_file, poll_until, sha256_file
 from test_security_common import (FULL, SecurityCase, connect_from, family_pids, fd_count, pasv_port,
                                   read_reply_within, recv_all, start_server, temp_leftovers, transfer,
                                   wait_until)
@@ -317,10 +317,13 @@ class Permissions(SecurityCase):
         # The workers, which read client bytes, run under the seccomp allowlist.
         workers = family_pids(self.server.proc.pid)[1:]
         self.assertTrue(workers)
-        for pid in workers:
+        def seccomp_of(pid):
             with open("/proc/%d/status" % pid) as f:
-                seccomp = [line.split(":")[1].strip() for line in f if line.startswith("Seccomp:")]
-            self.assertEqual(seccomp, ["2"], pid)
+                return [line.split(":")[1].strip() for line in f if line.startswith("Seccomp:")]
+        for pid in workers:
+            # a worker just forked enters it in a moment
+            poll_until(lambda: seccomp_of(pid) == ["2"], 5)
+            self.assertEqual(seccomp_of(pid), ["2"], pid)
 
 
 class Signals(SecurityCase):
@@ -337,6 +340,7 @@ class Signals(SecurityCase):
         # production merely late) must not keep the port taking clients,
         # whom it would greet with 220 and then drop with 421.
         self.check_health = False
+        poll_until(lambda: len(family_pids(self.server.proc.pid)) == 3)  # the supervisor may still be forking
         workers = family_pids(self.server.proc.pid)[1:]
         self.assertEqual(len(workers), 2, workers)
         os.kill(workers[0], signal.SIGSTOP)
