@@ -546,6 +546,19 @@ static int cmd_site(struct client *cl, int argc, char **argv)
 	return print_reply_of(cl, ftpc_command(&cl->ftp, "%s", line));
 }
 
+/* SITE CHMOD, which vsftpd, ProFTPD, pure-ftpd, pyftpdlib and ferryd
+ * carry out; the mode goes as typed (octal), the server checks it. */
+static int cmd_chmod(struct client *cl, int argc, char **argv)
+{
+	(void)argc;
+	if (!argv[1][0] || strspn(argv[1], "01234567") != strlen(argv[1]) || strlen(argv[1]) > 4)
+		return client_fail(cl, "chmod: %s: the mode must be octal, as 644", argv[1]);
+	if (ftpc_command_ok(&cl->ftp, "SITE CHMOD %s %s", argv[1], argv[2]) != 0)
+		return client_fail_ftp(cl, NULL);
+	client_note_reply(cl);
+	return 0;
+}
+
 static int cmd_help(struct client *cl, int argc, char **argv);
 
 static const struct command commands[] = {
@@ -572,7 +585,8 @@ static const struct command commands[] = {
 	{"mdelete", {NULL}, 1, -1, NEED_LOGIN, cmd_mdelete, "GLOB...", "delete every remote file matching", "r"},
 	{"mkdir", {NULL}, 1, 1, NEED_LOGIN, cmd_mkdir, "DIR", "make a remote directory", "r"},
 	{"rmdir", {NULL}, 1, 1, NEED_LOGIN, cmd_rmdir, "DIR", "remove a remote directory", "r"},
-	{"rename", {NULL}, 2, 2, NEED_LOGIN, cmd_rename, "FROM TO", "rename a remote file", "r"},
+	{"rename", {"mv"}, 2, 2, NEED_LOGIN, cmd_rename, "FROM TO", "rename a remote file", "r"},
+	{"chmod", {NULL}, 2, 2, NEED_LOGIN, cmd_chmod, "MODE REMOTE", "set a remote file's permissions (SITE CHMOD; MODE in octal)", "-r"},
 	{"size", {NULL}, 1, 1, NEED_LOGIN, cmd_size, "REMOTE", "print a remote file's size in bytes", "r"},
 	{"modtime", {NULL}, 1, 1, NEED_LOGIN, cmd_modtime, "REMOTE", "print a remote file's modification time", "r"},
 	{"ascii", {NULL}, 0, 0, NEED_NOTHING, cmd_ascii, "", "transfer files as text (TYPE A)", "-"},

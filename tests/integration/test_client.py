@@ -231,6 +231,25 @@ class ClientSuite:
         self.assertFalse(os.path.exists(self.rpath("a.txt")))
         self.assertFalse(os.path.exists(self.rpath("b.txt")))
 
+    def test_chmod_and_mv(self):
+        with open(self.rpath("m.txt"), "wb") as f:
+            f.write(b"mode")
+        os.chmod(self.rpath("m.txt"), 0o644)
+        p = self.script("chmod 600 m.txt\nmv m.txt n.txt\n")
+        self.assertOk(p)
+        self.assertEqual(os.stat(self.rpath("n.txt")).st_mode & 0o777, 0o600)
+        self.assertFalse(os.path.exists(self.rpath("m.txt")))
+        # a mode that is not octal never reaches the server
+        p = self.script("chmod u+x n.txt\n", "-v")
+        self.assertFailed(p)
+        self.assertIn("chmod: u+x: the mode must be octal, as 644", err(p).splitlines())
+        self.assertNotIn("SITE", out(p) + err(p))
+        # a missing file is the server's error, on one line
+        p = self.script("chmod 644 nothing-here\n")
+        self.assertFailed(p)
+        self.assertRegex(err(p), r"^55\d ")
+        self.assertEqual(os.stat(self.rpath("n.txt")).st_mode & 0o777, 0o600)
+
     def test_del_alias_and_missing_file(self):
         p = self.script("del nothing-here\n")
         self.assertFailed(p)
