@@ -263,7 +263,7 @@ class ClientSuite:
         self.assertOk(p)
         o = out(p)
         self.assertRegex(o, r"(?m)^215 ")
-        self.assertIn("Connected to 127.0.0.1 port %d as anonymous." % self.port, o)
+        self.assertIn("Connected to %s port %d as anonymous." % (self.host, self.port), o)
         self.assertIn("Using binary mode to transfer files.", o)
         self.assertIn("Using ascii mode to transfer files.", o)
         self.assertRegex(o, r"(?m)^200")
@@ -282,10 +282,10 @@ class ClientSuite:
             self.assertRegex(err(p), r"(?m)^5\d\d")
 
     def test_user_close_open(self):
-        p = self.ferry("-n", "127.0.0.1", str(self.port),
-                       input="ls\nuser anonymous x@y\npwd\nclose\npwd\nopen 127.0.0.1 %d\n"
+        p = self.ferry("-n", self.host, str(self.port),
+                       input="ls\nuser anonymous x@y\npwd\nclose\npwd\nopen %s %d\n"
                              "user anonymous\npwd\nbye\npwd\n"
-                       % self.port)
+                       % (self.host, self.port))
         self.assertFailed(p)
         self.assertIn("ls: not logged in", err(p))
         self.assertIn("pwd: not connected", err(p))
@@ -294,17 +294,17 @@ class ClientSuite:
     def test_login_named_user(self):
         if self.server_kind != "pyftpdlib":
             self.skipTest("alice exists on the pyftpdlib fixture only")
-        p = self.ferry("-u", "alice", "--password", "secret", "127.0.0.1", str(self.port), "pwd")
+        p = self.ferry("-u", "alice", "--password", "secret", self.host, str(self.port), "pwd")
         self.assertOk(p)
-        p = self.ferry("-u", "alice", "127.0.0.1", str(self.port), "pwd", env={"FERRY_PASSWORD": "secret"})
+        p = self.ferry("-u", "alice", self.host, str(self.port), "pwd", env={"FERRY_PASSWORD": "secret"})
         self.assertOk(p)
         netrc = os.path.join(self.home, "netrc")
         with open(netrc, "w") as f:
-            f.write("machine 127.0.0.1 login alice password secret\n")
+            f.write("machine %s login alice password secret\n" % self.host)
         os.chmod(netrc, 0o600)
-        p = self.ferry("127.0.0.1", str(self.port), "pwd", env={"NETRC": netrc})
+        p = self.ferry(self.host, str(self.port), "pwd", env={"NETRC": netrc})
         self.assertOk(p)
-        p = self.ferry("-u", "alice", "--password", "wrong", "127.0.0.1", str(self.port), "pwd")
+        p = self.ferry("-u", "alice", "--password", "wrong", self.host, str(self.port), "pwd")
         self.assertFailed(p)
         self.assertRegex(err(p), r"login: 530")
 
@@ -314,7 +314,7 @@ class ClientSuite:
         with open(self.rpath("u.txt"), "wb") as f:
             f.write(b"via url\n")
         os.mkdir(self.rpath("d"))
-        base = "ftp://127.0.0.1:%d/" % self.port
+        base = self.url()
         p = self.ferry(base + "u.txt")
         self.assertOk(p)
         with open(self.lpath("u.txt"), "rb") as f:
@@ -381,3 +381,21 @@ class TestClientFerrydPassive(ClientSuite, ServerFixture):
 class TestClientFerrydActive(ClientSuite, ServerFixture):
     server_kind = "ferryd"
     active = True
+
+
+class TestClientPyftpdPassiveIPv6(ClientSuite, ServerFixture):
+    server_kind = "pyftpdlib"
+    active = False
+    host = "::1"
+
+
+class TestClientPyftpdActiveIPv6(ClientSuite, ServerFixture):
+    server_kind = "pyftpdlib"
+    active = True
+    host = "::1"
+
+
+class TestClientFerrydActiveIPv6(ClientSuite, ServerFixture):
+    server_kind = "ferryd"
+    active = True
+    host = "::1"

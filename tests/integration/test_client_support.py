@@ -24,7 +24,7 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 warnings.simplefilter("ignore")
-root, port = sys.argv[1], int(sys.argv[2])
+root, port, host = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 auth = DummyAuthorizer()
 auth.add_user("alice", "secret", root, perm="elradfmwMT")
 auth.add_anonymous(root, perm="elradfmwMT")
@@ -32,7 +32,7 @@ class Handler(FTPHandler):
     authorizer = auth
     auth_failed_timeout = 0
 logging.basicConfig(level=logging.ERROR)
-FTPServer(("127.0.0.1", port), Handler).serve_forever()
+FTPServer((host, port), Handler).serve_forever()
 """
 
 FAKE_SCRIPT = r"""
@@ -221,9 +221,9 @@ while True:
 """
 
 
-def start_pyftpd(root):
+def start_pyftpd(root, host="127.0.0.1"):
     port = free_port()
-    return Server([PYTHON, "-c", PYFTPD_SCRIPT, root, str(port)], port)
+    return Server([PYTHON, "-c", PYFTPD_SCRIPT, root, str(port), host], port, host=host)
 
 
 def start_fake(mode, host="127.0.0.1", wrap=()):
@@ -260,6 +260,7 @@ class ServerFixture(unittest.TestCase):
 
     server_kind = "pyftpdlib"
     active = False
+    host = "127.0.0.1"   # or "::1": the whole suite over IPv6
 
     @classmethod
     def setUpClass(cls):
@@ -268,9 +269,9 @@ class ServerFixture(unittest.TestCase):
         os.mkdir(cls.root)
         if cls.server_kind == "ferryd":
             cls.share_root()
-            cls.server = start_ferryd(cls.root, "-w")
+            cls.server = start_ferryd(cls.root, "-w", host=cls.host)
         else:
-            cls.server = start_pyftpd(cls.root)
+            cls.server = start_pyftpd(cls.root, cls.host)
         cls.port = cls.server.port
 
     @classmethod
@@ -315,10 +316,15 @@ class ServerFixture(unittest.TestCase):
                          timeout=timeout)
 
     def oneshot(self, *cmd, **kw):
-        return self.ferry("127.0.0.1", str(self.port), *cmd, **kw)
+        return self.ferry(self.host, str(self.port), *cmd, **kw)
 
     def script(self, text, *extra, **kw):
-        return self.ferry(*extra, "127.0.0.1", str(self.port), input=text, **kw)
+        return self.ferry(*extra, self.host, str(self.port), input=text, **kw)
+
+    def url(self, path=""):
+        """ftp://HOST:PORT/path, the host bracketed when it is IPv6."""
+        shown = "[%s]" % self.host if ":" in self.host else self.host
+        return "ftp://%s:%d/%s" % (shown, self.port, path)
 
     def rpath(self, *parts):
         return os.path.join(self.root, *parts)
