@@ -14,7 +14,8 @@
  *   - rlist_fetch succeeds on 0, on 450 and (NLST only) on 550 with no
  *     entries, and fails with the code otherwise;
  *   - entries are exactly those of an independent parse of the listing
- *     (lines split at LF, one final CR removed, empty lines skipped; MLSD:
+ *     (lines split at LF, a NUL inside a line made 0x01 rather than an end,
+ *     one final CR removed, empty lines skipped; MLSD:
  *     facts before the first space, the last type=file/dir fact wins, any
  *     type=cdir/pdir drops the entry; NLST: "dir/" prefix removed), in
  *     order, with names pointing into the listing's own buffer;
@@ -134,10 +135,12 @@ static void check_fetch(struct client *cl, bool mlsd, const char *dir)
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		char *line = p;
-		if (nl)
-			*nl = '\0';
+		size_t n = (size_t)((nl ? nl : end) - line);
+		for (size_t k = 0; k < n; k++)
+			if (line[k] == '\0')
+				line[k] = '\x01'; /* kept as a control byte, not a cut */
+		line[n] = '\0';
 		p = nl ? nl + 1 : end;
-		size_t n = strlen(line);
 		if (n && line[n - 1] == '\r')
 			line[--n] = '\0';
 		if (!n)
