@@ -34,8 +34,14 @@
  * be zero-copy (TLS without kernel TLS): fewer, larger system calls. */
 #define FERRY_COPY_CHUNK (256 * 1024)
 
-/* Directory entries formatted per wakeup while a listing streams. */
-#define FERRY_LIST_BATCH 128
+/* Directory entries a listing reads per wakeup (each may cost a stat),
+ * so a huge directory cannot hold its worker from other sessions. */
+#define FERRY_LIST_ENTRIES_PER_WAKEUP 1024
+
+/* A listing is formatted until this much waits to be sent, then written
+ * in one call: a name list is ~12 bytes a line, and a write per few
+ * names would cost as much as the names. */
+#define FERRY_LIST_WRITE_FILL (64 * 1024)
 
 /* Entries STAT <path> sends over the control connection before it stops. */
 #define FERRY_STAT_MAX_ENTRIES 2000

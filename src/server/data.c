@@ -323,13 +323,16 @@ static void stor_eof(struct session *s)
 	worker_wake_at(s, t->commit_at);
 }
 
-/* Fills the staging buffer with the next listing batch; false at the end. */
-static bool refill_listing(struct session *s, struct transfer *t)
+/* Formats directory entries into the staging buffer until it holds
+ * FERRY_LIST_WRITE_FILL bytes, the directory ends (t->dir is then NULL)
+ * or *scan_left entries have been read. One entry is at most a few KiB
+ * (a name, or a path for NLST, and a link's target), so the buffer, sized
+ * far beyond the fill mark, always has room for the one that crosses it. */
+static void refill_listing(struct session *s, struct transfer *t, int *scan_left)
 {
 	time_t now = time(NULL);
-	int n = 0, scanned = 0;
-	/* Entries skipped by a pattern count too: the scan stays bounded. */
-	while (t->dir && n < FERRY_LIST_BATCH && scanned++ < 16 * FERRY_LIST_BATCH) {
+	while (t->dir && t->stage.len < FERRY_LIST_WRITE_FILL && *scan_left > 0) {
+		(*scan_left)--;
 		errno = 0;
 		struct dirent *de = readdir(t->dir);
 		if (!de) {
@@ -356,9 +359,7 @@ static bool refill_listing(struct session *s, struct transfer *t)
 		if (listing_entry(&t->stage, t->lfmt, dirfd(t->dir), shown, &st,
 				  s->writable, s->mlst_facts, now) < 0)
 			break;
-		n++;
 	}
-	return t->stage.len > 0 || t->dir != NULL;
 }
 
 /* Fills the staging buffer with the next slice of the file, converted to
@@ -397,20 +398,20 @@ static int refill_file(struct transfer *t, bool ascii)
 static void pump_staged(struct session *s, struct transfer *t)
 {
 	size_t budget = XFER_BUDGET;
-	/* Listing costs a stat per entry: cap the batches per wakeup so a
-	 * huge directory cannot hold the worker from other sessions. */
-	int batches = 8;
+	int scan_left = FERRY_LIST_ENTRIES_PER_WAKEUP;
 	while (budget > 0) {
 		if (t->stage_off == t->stage.len) {
 			buf_clear(&t->stage);
 			t->stage_off = 0;
 			if (t->kind == XK_LIST) {
-				if (batches-- == 0)
-					return;
-				if (!refill_listing(s, t)) {
+				if (!t->dir) {
 					finish_ok(s);
 					return;
 				}
+				if (scan_left == 0)
+					return; /* the rest on the next wakeup */
+				refill_listing(s, t, &scan_left);
+				continue; /* send it, or read on (all filtered out) */
 			} else {
 				int r = refill_file(t, s->type == 'A');
 				if (r < 0) {

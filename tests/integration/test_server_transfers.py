@@ -777,7 +777,7 @@ class FaultInjectedServer(unittest.TestCase):
 
     def traced_ferryd(self, syscall, inject, files, *args):
         """Serves a fresh root holding files {name: bytes}; returns (root,
-        port, path of strace's log of syscall)."""
+        port, path of strace's log of syscall). inject None: trace only."""
         strace = shutil.which("strace")
         if not strace:
             self.skipTest("needs strace(1) for fault injection")
@@ -792,8 +792,8 @@ class FaultInjectedServer(unittest.TestCase):
         give_to_server(tmp, root)
         log = os.path.join(tmp, "strace.log")
         port = free_port()
-        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=" + syscall,
-                         "-e", "inject=%s:%s" % (syscall, inject),
+        injecting = ["-e", "inject=%s:%s" % (syscall, inject)] if inject else []
+        server = Server([strace, "-f", "-qq", "-o", log, "-e", "trace=" + syscall] + injecting + [
                          FERRYD, "--root", root, "--port", str(port), "-b", "127.0.0.1",
                          "--workers", "1", "--no-sandbox"] + list(args), port)
         self.addCleanup(self.stop_traced, server)
@@ -925,6 +925,23 @@ class UploadPreallocationTests(FaultInjectedServer):
         _, calls = self.upload("error=ENOSPC:when=2", {"big.bin": 9 * self.MiB})
         self.assertEqual(len(calls), 2, calls)
         self.assertIn("ENOSPC", calls[1])
+
+class ListingWriteTests(FaultInjectedServer):
+    """A listing is formatted until 64 KiB wait to be sent and written in
+    one call (at most 1,024 entries read per wakeup): 3,000 names of NLST
+    take three writes, not one per 128 names (24)."""
+
+    def test_name_list_goes_out_in_few_writes(self):
+        names = ["n%05d.dat" % i for i in range(3000)]
+        _, port, log = self.traced_ferryd("write", None, {n: b"" for n in names})
+        f = self.login(port)
+        self.assertEqual(sorted(f.nlst()), names)
+        f.quit()
+        with open(log) as fh:
+            writes = [int(m.group(1)) for m in re.finditer(r'write\(\d+, "n\d{5}\.dat.*\) = (\d+)', fh.read())]
+        self.assertEqual(sum(writes), 3000 * len("n00000.dat\r\n"), writes)
+        self.assertLessEqual(len(writes), 4, writes)
+
 
 class PassivePortsInTimeWaitTests(unittest.TestCase):
     """Passive mode goes on when every port of the range sits in TIME_WAIT.
