@@ -247,6 +247,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK(ferryd_anon_rootfd >= 0);
 	FUZZ_CHECK(loop_init() == 0);
 	FUZZ_CHECK(worker_shared_init() == 0);
+	/* No listening sockets here: COMP 431 mode's reap must not watch fd 0. */
+	listener.fd = -1;
+	implicit_listener.fd = -1;
 	build_tree();
 	baseline_fds = count_fds();
 	return 0;

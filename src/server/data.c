@@ -45,7 +45,8 @@ struct transfer *xfer_new(enum xfer_kind kind)
 /* STOR's splice pipe: one per worker, shared by its uploads. A pump
  * leaves it empty (what it splices in it splices out in the same call), so
  * no upload sees another's bytes; an upload that ends with bytes still in
- * it closes it, and the next one gets a new pipe. */
+ * it (its file write failed) reads them out, or closes the pipe when no
+ * other upload holds it, and the next one gets a new pipe. */
 static int worker_pipe[2] = { -1, -1 };
 static int worker_pipe_users;
 
@@ -67,14 +68,41 @@ int xfer_attach_pipe(struct transfer *t)
 	return 0;
 }
 
+/* Reads the n bytes an upload left in the pipe; 0 or -errno. They are
+ * there already, so the (blocking) reads cannot wait. */
+static int drain_pipe(int fd, size_t n)
+{
+	char sink[16384];
+	while (n > 0) {
+		ssize_t r = io_read_some(fd, sink, n < sizeof sink ? n : sizeof sink);
+		if (r <= 0)
+			return r < 0 ? (int)r : -EIO;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 static void detach_pipe(struct transfer *t)
 {
 	if (t->pipe_r < 0)
 		return;
 	worker_pipe_users--;
 	if (t->piped > 0) {
-		fd_close(&worker_pipe[0]);
-		fd_close(&worker_pipe[1]);
+		/* Closing it would pull it from under the worker's other
+		 * uploads, whose next splice would hit a closed (or reused)
+		 * descriptor. */
+		if (worker_pipe_users == 0) {
+			fd_close(&worker_pipe[0]);
+			fd_close(&worker_pipe[1]);
+		} else {
+			int rc = drain_pipe(t->pipe_r, t->piped);
+			if (rc < 0) {
+				/* Cannot happen short of a kernel fault; then the pipe is
+				 * retired, left open for its other users, never reused. */
+				fprintf(stderr, "ferryd: upload pipe: %s\n", strerror(-rc));
+				worker_pipe[0] = worker_pipe[1] = -1;
+			}
+		}
 	}
 	t->pipe_r = t->pipe_w = -1;
 	t->piped = 0;

@@ -240,6 +240,35 @@ class DiskFull(SecurityCase):
         self.assertEqual(sha256_file(target), old)
 
 
+    def test_a_failed_upload_leaves_the_others_of_its_worker_alone(self):
+        # The worker's uploads share one splice pipe. One that fails with
+        # its bytes still in the pipe (the file is full) must not take the
+        # pipe from under another upload in progress in the same worker.
+        b = self.raw()
+        self.assertTrue(b.login().startswith("230"))
+        b.cmd("TYPE I")
+        bd = connect_from("127.0.0.1", pasv_port(b))
+        self.assertTrue(b.cmd("STOR survivor.bin").startswith("150"))
+        payload = random.Random(34).randbytes(FSIZE_LIMIT // 2)
+        bd.sendall(payload[:len(payload) // 2])
+        a = self.raw()
+        self.assertTrue(a.login().startswith("230"))
+        a.cmd("TYPE I")
+        _, _, final = transfer(a, "STOR toobig.bin", upload=random.Random(35).randbytes(3 * FSIZE_LIMIT))
+        self.assertTrue(final[:3] in ("452", "552"), final)
+        bd.sendall(payload[len(payload) // 2:])
+        bd.close()
+        self.assertEqual(b.reply(), "226 Transfer complete.")
+        with open(os.path.join(self.root, "survivor.bin"), "rb") as f:
+            self.assertEqual(f.read(), payload)
+        # and uploads after both still work
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        c.cmd("TYPE I")
+        self.assertTrue(transfer(c, "STOR after.bin", upload=payload)[2].startswith("226"))
+        with open(os.path.join(self.root, "after.bin"), "rb") as f:
+            self.assertEqual(f.read(), payload)
+
 class Permissions(SecurityCase):
     """ferryd serves as an unprivileged user with no_new_privs: what that
     user may not read or change gets 550."""
