@@ -475,6 +475,13 @@ class TestHostileTls(unittest.TestCase):
         self.assertClearFailure(p, r"^get: the server ended the protected data connection without TLS "
                                    r"close_notify: the file may be cut short$")
 
+    def assert_whole_download(self, server):
+        """ferry --tls gets the fake server's f: all 600 bytes, exit 0."""
+        p, _ = self.run_against(server, "--tls", "127.0.0.1", str(server.port), "get", "f")
+        self.assertEqual(p.returncode, 0, err(p))
+        with open(os.path.join(self.tmp, "f"), "rb") as fh:
+            self.assertEqual(fh.read(), b"x" * 600)
+
     def test_listing_ended_without_close_notify_fails(self):
         s = self.fake("data_cut")
         p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "ls")
@@ -482,18 +489,11 @@ class TestHostileTls(unittest.TestCase):
 
     def test_size_confirms_a_download_ended_without_close_notify(self):
         # SIZE said 600 and 600 arrived: complete, however rudely closed
-        s = self.fake("data_cut")
-        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "get", "f")
-        self.assertEqual(p.returncode, 0, err(p))
-        with open(os.path.join(self.tmp, "f"), "rb") as fh:
-            self.assertEqual(fh.read(), b"x" * 600)
+        self.assert_whole_download(self.fake("data_cut"))
 
     def test_close_notify_ends_data_without_size(self):
         s = self.fake("data_clean")
-        p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "get", "f")
-        self.assertEqual(p.returncode, 0, err(p))
-        with open(os.path.join(self.tmp, "f"), "rb") as fh:
-            self.assertEqual(fh.read(), b"x" * 600)
+        self.assert_whole_download(s)
         p, _ = self.run_against(s, "--tls", "127.0.0.1", str(s.port), "ls")
         self.assertEqual(p.returncode, 0, err(p))
         self.assertEqual(out(p), "x" * 600)

@@ -262,6 +262,13 @@ class SecurityCase(FerrydCase):
         self.server.stop()
         self.server = start_server(self.root, *args)
 
+    def binary_session(self):
+        """A raw control connection, logged in (anonymous) and in TYPE I."""
+        c = self.raw()
+        self.assertTrue(c.login().startswith("230"))
+        self.assertTrue(c.cmd("TYPE I").startswith("200"))
+        return c
+
     def _health_check(self):
         if self.check_health:
             self.assert_server_healthy()

@@ -109,9 +109,7 @@ class ClientKilled(SecurityCase):
 
     def _baseline(self):
         # One complete session first, so every lazily opened descriptor is counted.
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         self.assertTrue(transfer(c, "RETR target.bin")[2].startswith("226"))
         c.cmd("QUIT")
         c.close()
@@ -163,9 +161,7 @@ class ServerKilled(SecurityCase):
         new = hashlib.sha256(new_data).hexdigest()
         outcomes = []
         for i in range(SERVER_KILLS):
-            c = self.raw()
-            self.assertTrue(c.login().startswith("230"))
-            c.cmd("TYPE I")
+            c = self.binary_session()
             d = connect_from("127.0.0.1", pasv_port(c))
             self.assertTrue(c.cmd("STOR target.bin").startswith("150"))
             whole = i % 2 == 1
@@ -244,16 +240,12 @@ class DiskFull(SecurityCase):
         # The worker's uploads share one splice pipe. One that fails with
         # its bytes still in the pipe (the file is full) must not take the
         # pipe from under another upload in progress in the same worker.
-        b = self.raw()
-        self.assertTrue(b.login().startswith("230"))
-        b.cmd("TYPE I")
+        b = self.binary_session()
         bd = connect_from("127.0.0.1", pasv_port(b))
         self.assertTrue(b.cmd("STOR survivor.bin").startswith("150"))
         payload = random.Random(34).randbytes(FSIZE_LIMIT // 2)
         bd.sendall(payload[:len(payload) // 2])
-        a = self.raw()
-        self.assertTrue(a.login().startswith("230"))
-        a.cmd("TYPE I")
+        a = self.binary_session()
         _, _, final = transfer(a, "STOR toobig.bin", upload=random.Random(35).randbytes(3 * FSIZE_LIMIT))
         self.assertTrue(final[:3] in ("452", "552"), final)
         bd.sendall(payload[len(payload) // 2:])
@@ -262,9 +254,7 @@ class DiskFull(SecurityCase):
         with open(os.path.join(self.root, "survivor.bin"), "rb") as f:
             self.assertEqual(f.read(), payload)
         # and uploads after both still work
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         self.assertTrue(transfer(c, "STOR after.bin", upload=payload)[2].startswith("226"))
         with open(os.path.join(self.root, "after.bin"), "rb") as f:
             self.assertEqual(f.read(), payload)

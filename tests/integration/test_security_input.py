@@ -288,9 +288,7 @@ class StateLeftBehind(SecurityCase):
                 pass
 
     def test_rest_beyond_eof_and_negative(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         self.assertTrue(c.cmd("REST 11").startswith("350"))
         self.assertTrue(transfer(c, "RETR ten.bin")[0].startswith("554"))
         self.assertTrue(c.cmd("REST 10").startswith("350"))
@@ -350,9 +348,7 @@ class StateLeftBehind(SecurityCase):
         self.assertEqual(transfer(c, "RETR ten.bin")[1], b"0123456789")
 
     def test_abor_at_every_phase(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         old = sha256_file(os.path.join(self.root, "target.bin"))
         # Nothing to abort.
         self.assertTrue(c.cmd("ABOR").startswith("225"))

@@ -266,9 +266,7 @@ class DataTimeout(SecurityCase):
 
     def test_stalled_upload_is_aborted_and_discarded(self):
         old = sha256_file(os.path.join(self.root, "target.bin"))
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         for name in ("target.bin", "fresh.bin"):
             d = connect_from("127.0.0.1", pasv_port(c))
             self.assertTrue(c.cmd("STOR " + name).startswith("150"))
@@ -286,9 +284,7 @@ class DataTimeout(SecurityCase):
         # An upload wakes the worker only once 256 KiB wait (SO_RCVLOWAT);
         # the once-a-second tick takes smaller amounts, so 1 KiB every
         # 0.4 s for 5 s is a slow upload, not a stall (timeout 2 s).
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         d = connect_from("127.0.0.1", pasv_port(c))
         self.assertTrue(c.cmd("STOR slow.bin").startswith("150"))
         piece = bytes(range(256)) * 4
@@ -305,9 +301,7 @@ class DataTimeout(SecurityCase):
     def test_upload_wakes_the_worker_per_batch_not_per_segment(self):
         # 4 MiB arriving 4 KiB per millisecond: a worker woken for every
         # arrival would switch ~1,000 times; one woken per 256 KiB, ~16.
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         # --workers 1: ferryd serves in its own process.
         worker = family_pids(self.server.proc.pid)
         self.assertEqual(worker, [self.server.proc.pid])

@@ -221,9 +221,7 @@ class PassiveTheft(SecurityCase):
         self.assertEqual(got, b"", "the intruder received transfer data")
 
     def _retr_with_thief_first(self, extended):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         port = epsv_port(c) if extended else pasv_port(c)
         thief = self._intrude(port)
         self.assertIsNotNone(thief, "intruder could not even connect (test setup)")
@@ -247,9 +245,7 @@ class PassiveTheft(SecurityCase):
         self._retr_with_thief_first(extended=True)
 
     def test_only_the_intruder_connects(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         port = pasv_port(c)
         thief = self._intrude(port)
         self.assertTrue(c.cmd("RETR payload.bin").startswith("150"))
@@ -260,9 +256,7 @@ class PassiveTheft(SecurityCase):
         self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
 
     def test_intruder_cannot_inject_an_upload(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         port = pasv_port(c)
         thief = self._intrude(port)
         if thief is not None:

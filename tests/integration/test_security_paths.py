@@ -136,9 +136,7 @@ class PathJail(SecurityCase):
 
     def test_traversal_writes_never_touch_outside(self):
         before = snapshot_outside(self.tmp, self.root)
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         outputs = []
         for p in traversal_payloads(self.tmp, self.root, "secret.txt"):
             self._data_cmd(c, b"STOR " + p, outputs, upload=b"overwritten by STOR\n")
@@ -270,9 +268,7 @@ class SymlinkJail(SecurityCase):
 
     def test_links_out_of_root_cannot_be_written(self):
         before = snapshot_outside(self.tmp, self.root)
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         out = []
         for p in ("link_dir/secret.txt", "link_dir_abs/secret.txt", "link_dir/new_outside.txt",
                   "sub/deep_dir/inner.txt", "sub/deep_dir/new.txt", "link_dir/outside_dir/x"):
@@ -313,9 +309,7 @@ class SymlinkJail(SecurityCase):
         self.assertEqual([o for o in out if leaks(o)], [])
 
     def test_links_that_stay_inside_work(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         out = []
         _, data, final = self._expect_data(c, "RETR good_link", "150", out)
         self.assertEqual(data, b"hello from inside\n")
@@ -536,9 +530,7 @@ class OddNames(SecurityCase):
             f.write(b"inner")
 
     def test_names_are_taken_literally(self):
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         for n, content in self.NAMES.items():
             self.assertEqual(c.cmd("SIZE " + n), "213 %d" % len(content), n)
             _, data, final = transfer(c, "RETR " + n)

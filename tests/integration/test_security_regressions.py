@@ -22,9 +22,7 @@ class IdleAfterTransfer(SecurityCase):
     def test_idle_clock_restarts_after_a_transfer(self):
         """A transfer longer than the idle timeout is activity, not idleness:
         the session is not cut right after it ends."""
-        c = self.raw()
-        self.assertTrue(c.login().startswith("230"))
-        c.cmd("TYPE I")
+        c = self.binary_session()
         d = connect_from("127.0.0.1", pasv_port(c), rcvbuf=65536)
         self.assertTrue(c.cmd("RETR big.bin").startswith("150"))
         total = 0
