@@ -7,6 +7,7 @@ Run as root (it creates a system user, cgroups and a PAM service file):
 """
 import argparse
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -14,11 +15,13 @@ import platform
 import pwd
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
 import stat
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -973,6 +976,115 @@ def limit_pagecache(cfg):
     return {"MB/s": int(m.group(1)) / float(m.group(2)) / 1e6}
 
 
+def bounded_blocking(sock, seconds=60):
+    """Blocking, as sendfile and splice need, with every wait bounded by
+    the kernel's SO_RCVTIMEO / SO_SNDTIMEO instead of Python's timeout
+    (which makes the descriptor non-blocking)."""
+    sock.settimeout(None)
+    tv = struct.pack("ll", seconds, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+
+
+def limit_splice_write(cfg):
+    """Row 2 with no server: the 1 GiB file sent over loopback TCP (a
+    child's sendfile) and spliced socket -> pipe -> file in the data
+    directory by this thread the way ferryd does it (blocks reserved with
+    fallocate; woken by poll once 256 KiB wait, SO_RCVLOWAT; 512 KiB
+    splices), with nothing else. Its CPU
+    (this thread's, from getrusage) is the kernel's own cost of an upload:
+    the TCP receive, the copy into the page cache and ext4's block work."""
+    prepare(cfg, [cfg.bigpath], mem=min(3 * GiB, 2 * cfg.big + 256 * MiB))
+    dest = os.path.join(cfg.data, "up", "limit-%d.bin" % os.getpid())
+    chunk = 512 * 1024
+    ls = socket.socket()
+    ls.bind((HOST, 0))
+    ls.listen(1)
+    ls.settimeout(60)
+    sender = os.fork()
+    if sender == 0:
+        status = 1
+        try:
+            with socket.create_connection(ls.getsockname(), timeout=60) as s, \
+                    open(cfg.bigpath, "rb") as f:
+                bounded_blocking(s)
+                off = 0
+                while off < cfg.big:
+                    off += os.sendfile(s.fileno(), f.fileno(), off, cfg.big - off)
+            status = 0
+        finally:
+            os._exit(status)
+    conn = None
+    r = w = fd = -1
+    try:
+        conn, _ = ls.accept()
+        conn.setblocking(False)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 256 * 1024)
+        readable = select.poll()
+        readable.register(conn, select.POLLIN)
+        r, w = os.pipe()
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, chunk)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        u0 = resource.getrusage(resource.RUSAGE_THREAD)
+        t0 = time.monotonic()
+        os.posix_fallocate(fd, 0, cfg.big)  # ferryd reserves ahead too
+        total = 0
+        while total < cfg.big:
+            if not readable.poll(60 * 1000):
+                raise TimeoutError("no data for 60 s")
+            try:
+                n = os.splice(conn.fileno(), w, chunk, flags=os.SPLICE_F_NONBLOCK)
+            except BlockingIOError:
+                continue
+            if n == 0:
+                break
+            while n:
+                m = os.splice(r, fd, n)
+                n -= m
+                total += m
+        t1 = time.monotonic()
+        u1 = resource.getrusage(resource.RUSAGE_THREAD)
+        assert total == cfg.big, total
+    finally:
+        for x in (r, w, fd):
+            if x >= 0:
+                os.close(x)
+        if conn:
+            conn.close()
+        ls.close()
+        _, status = os.waitpid(sender, 0)
+        if os.path.exists(dest):
+            os.unlink(dest)
+    assert status == 0, "the sender failed"
+    cpu = u1.ru_utime - u0.ru_utime + u1.ru_stime - u0.ru_stime
+    return {"MB/s": total / (t1 - t0) / 1e6, "cpu s/GiB": cpu / total * GiB}
+
+
+def limit_pagecache_write(cfg):
+    """Writing the page cache alone, no network: dd from /dev/zero into a
+    1 GiB file in the data directory, 512 KiB at a time, its blocks
+    reserved first as ferryd reserves an upload's; dd's CPU from wait4."""
+    prepare(cfg, [], mem=min(3 * GiB, cfg.big + 512 * MiB))
+    dest = os.path.join(cfg.data, "up", "limit-dd-%d.bin" % os.getpid())
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, cfg.big)
+        finally:
+            os.close(fd)
+        t0 = time.monotonic()
+        proc = subprocess.Popen(["dd", "if=/dev/zero", "of=" + dest, "bs=512K",
+                                 "conv=notrunc", "count=%d" % (cfg.big // (512 * 1024))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        code, cpu = wait4(proc, 600)
+        wall = time.monotonic() - t0
+        assert code == 0 and os.path.getsize(dest) == cfg.big, code
+    finally:
+        if os.path.exists(dest):
+            os.unlink(dest)
+    return {"MB/s": cfg.big / wall / 1e6, "cpu s/GiB": cpu / cfg.big * GiB}
+
+
 # ----------------------------------------------------------------- table
 
 def times(ratio):
@@ -1134,6 +1246,8 @@ def main():
                 cell("L iperf3 1 stream", None, lambda c: limit_iperf(c, root, env, False))
                 cell("L iperf3 1 stream -Z", None, lambda c: limit_iperf(c, root, env, True))
                 cell("L page-cache read", None, limit_pagecache)
+                cell("L page-cache write (dd)", None, limit_pagecache_write)
+                cell("L socket-to-file splice (row 2, no server)", None, limit_splice_write)
             for s in order:
                 if 1 in rows_now:
                     cell("1 RETR big", s, row_retr)
