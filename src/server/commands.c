@@ -81,33 +81,34 @@ static bool resolve(struct session *s, const char *arg, char *out, size_t outlen
 	return true;
 }
 
-static void reply_errno(struct session *s, int err, const char *what)
+/* What a client is told about a failed file operation: the jail's own
+ * refusals (EXDEV, ELOOP) read as a missing file, never as a hint at
+ * what lies outside. */
+static const char *errno_text(int err)
 {
 	switch (err) {
 	case ENOENT:
 	case ENOTDIR:
 	case EXDEV:  /* resolution would leave the root */
 	case ELOOP:
-		reply(s, R_NO_FILE, "%s: No such file or directory.", what);
-		break;
+		return "No such file or directory";
 	case EACCES:
 	case EPERM:
 	case EROFS:
-		reply(s, R_NO_FILE, "%s: Permission denied.", what);
-		break;
-	case EEXIST:
-	case ENOTEMPTY:
-		reply(s, R_NO_FILE, "%s: %s.", what, strerror(err));
-		break;
+		return "Permission denied";
 	case ENOSPC:
-		reply(s, R_NO_SPACE, "%s: Insufficient storage space.", what);
-		break;
+		return "Insufficient storage space";
 	case ENAMETOOLONG:
-		reply(s, R_BAD_NAME, "%s: File name too long.", what);
-		break;
+		return "File name too long";
 	default:
-		reply(s, R_NO_FILE, "%s: %s.", what, strerror(err));
+		return strerror(err);
 	}
+}
+
+static void reply_errno(struct session *s, int err, const char *what)
+{
+	int code = err == ENOSPC ? R_NO_SPACE : err == ENAMETOOLONG ? R_BAD_NAME : R_NO_FILE;
+	reply(s, code, "%s: %s.", what, errno_text(err));
 }
 
 static const char *shown(const char *arg, char *buf, size_t len)
@@ -318,8 +319,10 @@ static void cmd_type(struct session *s, char *arg)
 	} else if (t == 'I' && !*rest) {
 		s->type = 'I';
 		reply(s, R_CMD_OK, "Type set to I.");
-	} else if (t == 'L' && rest[0] == ' ' && isdigit((unsigned char)rest[1]) && !rest[2]) {
-		if (rest[1] != '8') {
+	} else if (t == 'L' && (rest[0] == ' ' ? isdigit((unsigned char)rest[1]) && !rest[2]
+					      : isdigit((unsigned char)rest[0]) && !rest[1])) {
+		/* "L 8" per RFC 959; "L8" too, as vsftpd and ProFTPD take it. */
+		if (rest[rest[0] == ' '] != '8') {
 			reply(s, R_PARAM_NOT_IMPLEMENTED, "Only L 8 is supported.");
 			return;
 		}
@@ -480,6 +483,8 @@ static void cmd_ccc(struct session *s, char *arg)
 
 
 static void cmd_help(struct session *s, char *arg);
+static bool defined_but_not_implemented(const char *verb);
+static void begin_record(struct session *s, const char *verb, const char *arg);
 
 /* Applies chmod/utimes to a path through the jail: the path is opened
  * O_PATH beneath the root, then changed through /proc/self/fd, so the
@@ -696,7 +701,10 @@ static void cmd_rmd(struct session *s, char *arg)
 	if (!resolve(s, arg, vp, sizeof vp))
 		return;
 	int rc = at_parent(s, vp, op_rmdir);
-	if (rc < 0)
+	struct stat st;
+	if (rc == -ENOTDIR && path_stat(s->rootfd, vp, &st) == 0 && !S_ISDIR(st.st_mode))
+		reply(s, R_NO_FILE, "%s: Not a directory.", shown(arg, n, sizeof n));
+	else if (rc < 0)
 		reply_errno(s, -rc, shown(arg, n, sizeof n));
 	else
 		reply(s, R_FILE_ACTION_OK, "Directory removed.");
@@ -789,6 +797,18 @@ static void cmd_size(struct session *s, char *arg)
 static void cmd_mdtm(struct session *s, char *arg)
 {
 	struct stat st;
+	/* "MDTM YYYYMMDDHHMMSS path" sets the time, as vsftpd, ProFTPD and
+	 * pure-ftpd take it from clients older than MFMT; a file whose name
+	 * merely starts that way is still just asked about. */
+	char vp[FERRY_PATH_MAX];
+	if (strspn(arg, "0123456789") == 14 && arg[14] == ' ' && arg[15] &&
+	    !(path_resolve(s->cwd, arg, vp, sizeof vp) == 0 && path_stat(s->rootfd, vp, &st) == 0)) {
+		if (!s->writable)
+			reply(s, R_NO_FILE, "Permission denied.");
+		else
+			set_mtime(s, arg, arg + 15, R_FILE_STATUS, "Modification time set to %.*s: %s.");
+		return;
+	}
 	if (!stat_regular(s, arg, &st))
 		return;
 	struct tm tm;
@@ -848,7 +868,8 @@ static void cmd_stat(struct session *s, char *arg)
 	struct stat st;
 	int rc = path_stat(s->rootfd, vp, &st);
 	if (rc < 0) {
-		reply_errno(s, -rc, shown(path, n, sizeof n));
+		/* RFC 959 5.4 gives STAT 450, not 550, for a file it cannot show. */
+		reply(s, R_FILE_BUSY, "%s: %s.", shown(path, n, sizeof n), errno_text(-rc));
 		return;
 	}
 	/* The listing goes over the control connection: bounded, and every
@@ -922,12 +943,27 @@ static void cmd_port(struct session *s, char *arg)
 		data_active(s, &a, false);
 }
 
+/* The RFC 2428 protocol number of the control connection's family: the
+ * only one its data connections can use (they go to and from the same
+ * host), so the one 522 tells the client to use. */
+static const char *control_protocol(const struct session *s)
+{
+	struct sockaddr_storage l = s->local;
+	net_addr_unmap(&l);
+	return l.ss_family == AF_INET ? "1" : "2";
+}
+
 static void cmd_eprt(struct session *s, char *arg)
 {
 	struct sockaddr_storage a;
 	int rc = ftp_eprt_parse(arg, &a);
+	if (rc == 0) {
+		net_addr_unmap(&a);
+		if (strcmp(a.ss_family == AF_INET ? "1" : "2", control_protocol(s)) != 0)
+			rc = -EAFNOSUPPORT;
+	}
 	if (rc == -EAFNOSUPPORT) {
-		reply(s, R_PROTO_NOT_SUPPORTED, "Network protocol not supported, use (1,2)");
+		reply(s, R_PROTO_NOT_SUPPORTED, "Network protocol not supported, use (%s).", control_protocol(s));
 		return;
 	}
 	if (rc != 0) {
@@ -953,10 +989,11 @@ static void cmd_epsv(struct session *s, char *arg)
 		return;
 	}
 	if (arg) {
-		struct sockaddr_storage l = s->local;
-		net_addr_unmap(&l);
-		const char *want = l.ss_family == AF_INET ? "1" : "2";
-		if (strcmp(arg, "1") != 0 && strcmp(arg, "2") != 0) {
+		/* A protocol number (RFC 2428: decimal, as in EPRT) that is not
+		 * this connection's is 522; anything else is not a parameter. */
+		const char *want = control_protocol(s);
+		size_t len = strspn(arg, "0123456789");
+		if (len == 0 || len > 5 || arg[len] != '\0') {
 			reply(s, R_BAD_ARGS, "Unrecognised EPSV parameter.");
 			return;
 		}
@@ -1205,7 +1242,8 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 		return;
 	}
 	if (fmt == LIST_MLSD && !S_ISDIR(st.st_mode)) {
-		reply(s, R_NO_FILE, "%s: Not a directory.", shown(path, n, sizeof n));
+		/* RFC 3659 7.1: "if a directory is named, otherwise a 501" */
+		reply(s, R_BAD_ARGS, "%s: Not a directory.", shown(path, n, sizeof n));
 		return;
 	}
 	if (!need_data_address(s))
@@ -1355,6 +1393,10 @@ static void cmd_help(struct session *s, char *arg)
 			verb[n] = (char)toupper((unsigned char)arg[n]);
 		verb[n] = '\0';
 		const struct command *c = find_command(verb);
+		if (!c && defined_but_not_implemented(verb)) {
+			reply(s, R_HELP, "%s is not implemented.", verb);
+			return;
+		}
 		if (!c) {
 			char sh[64];
 			reply(s, R_BAD_ARGS, "Unknown command %s.", shown(arg, sh, sizeof sh));
@@ -1382,8 +1424,6 @@ bool command_allowed_during_transfer(const char *line)
 		verb[i] = (char)toupper((unsigned char)line[i]);
 	return strcmp(verb, "ABOR") == 0 || strcmp(verb, "STAT") == 0 || strcmp(verb, "NOOP") == 0;
 }
-
-static void begin_record(struct session *s, const char *verb, const char *arg);
 
 void command_line_too_long(struct session *s)
 {

@@ -72,8 +72,12 @@ const char *const listing_fact_names[LISTING_FACT_COUNT] = {"type", "size", "mod
 
 int listing_facts(struct buf *out, const struct stat *st, bool writable, unsigned facts)
 {
-	const char *type = S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file" : "OS.unix=other";
-	const char *perm = S_ISDIR(st->st_mode) ? (writable ? "elcmpf" : "el") : (writable ? "radfw" : "r");
+	const char *type = S_ISDIR(st->st_mode)   ? "dir"
+			   : S_ISREG(st->st_mode) ? "file"
+			   : S_ISLNK(st->st_mode) ? "OS.unix=slink"
+						  : "OS.unix=other";
+	/* RFC 3659 7.5.5: "d" (RMD, DELE) applies to directories as well. */
+	const char *perm = S_ISDIR(st->st_mode) ? (writable ? "elcdmpf" : "el") : (writable ? "radfw" : "r");
 	char line[128], *p = line;
 	if (facts & FACT_TYPE) {
 		p = put_str(p, "type=");

@@ -62,6 +62,17 @@ def final_reply(c, first):
     return r
 
 
+def parse_facts(line):
+    """An MLSD/MLST entry "fact=value;...; name" -> ({fact: value}, name)."""
+    facts, _, name = line.partition(" ")
+    out = {}
+    for kv in facts.split(";"):
+        if kv:
+            k, _, v = kv.partition("=")
+            out[k.lower()] = v
+    return out, name
+
+
 class ActiveListener:
     """A listening socket for PORT/EPRT data connections."""
 
@@ -368,6 +379,12 @@ class SettingsTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("TYPE A")), "200")
         self.assertEqual(code(c.cmd("TYPE L 8")), "200")
         self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+        # "L8" without the space, as vsftpd and ProFTPD take it
+        self.assertEqual(code(c.cmd("TYPE A")), "200")
+        self.assertEqual(code(c.cmd("TYPE L8")), "200")
+        self.assertEqual(self.retr_bytes(c, "lines.txt"), self.LF_TEXT)
+        self.assertEqual(code(c.cmd("TYPE L7")), "504")
+        self.assertEqual(code(c.cmd("TYPE L")), "501")
 
     def test_type_lowercase(self):
         c = self.logged_in()
@@ -429,6 +446,10 @@ class SettingsTests(RawMixin, FerrydCase):
         r = c.cmd("HELP retr")
         self.assertEqual(code(r), "214", r)
         self.assertEqual(code(c.cmd("HELP NOSUCHCMD")), "501")
+        # verbs the RFCs define and ferryd answers 502 are known, not unknown
+        for verb in ("REIN", "smnt", "LPRT"):
+            self.assertEqual(c.cmd("HELP " + verb), "214 %s is not implemented." % verb.upper())
+            self.assertEqual(code(c.cmd(verb)), "502")
 
     def test_feat(self):
         c = self.logged_in()
@@ -526,8 +547,9 @@ class SettingsTests(RawMixin, FerrydCase):
 
     def test_stat_missing_path(self):
         c = self.logged_in()
-        r = c.cmd("STAT /no/such/thing")
-        self.assertIn(code(r), ("450", "550"), r)
+        # RFC 959 5.4 lists 450, not 550, among STAT's replies
+        self.assertEqual(c.cmd("STAT /no/such/thing"), "450 /no/such/thing: No such file or directory.")
+        self.assertEqual(code(c.cmd("STAT /")), "213")
 
 
 # ---- directories and names ----------------------------------------------------
@@ -672,7 +694,8 @@ class DirectoryTests(RawMixin, FerrydCase):
         c = self.logged_in()
         self.assertEqual(code(c.cmd("RMD nosuch")), "550")
         self.assertEqual(code(c.cmd("RMD full")), "550")
-        self.assertEqual(code(c.cmd("RMD top.txt")), "550")
+        self.assertEqual(c.cmd("RMD top.txt"), "550 top.txt: Not a directory.")
+        self.assertEqual(c.cmd("RMD nosuch/top.txt"), "550 nosuch/top.txt: No such file or directory.")
         self.assertEqual(code(c.cmd("RMD")), "501")
         self.assertTrue(os.path.exists(os.path.join(self.root, "full", "x")))
         self.assertTrue(os.path.exists(os.path.join(self.root, "top.txt")))
@@ -780,6 +803,23 @@ class DirectoryTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("MFMT 20200102030405 nosuch")), "550")
         self.assertEqual(int(os.stat(p).st_mtime), calendar.timegm((2020, 1, 2, 3, 4, 5)))
 
+    def test_mdtm_with_a_time_sets_it(self):
+        """MDTM YYYYMMDDHHMMSS path, from clients older than MFMT (vsftpd,
+        ProFTPD and pure-ftpd take it); a file named like that is still
+        only asked about."""
+        c = self.logged_in()
+        p = os.path.join(self.root, "top.txt")
+        r = c.cmd("MDTM 20030405060708 top.txt")
+        self.assertEqual(r, "213 Modification time set to 20030405060708: top.txt.")
+        self.assertEqual(int(os.stat(p).st_mtime), calendar.timegm((2003, 4, 5, 6, 7, 8)))
+        self.assertEqual(c.cmd("MDTM top.txt"), "213 20030405060708")
+        self.assertEqual(code(c.cmd("MDTM 20031305060708 top.txt")), "501")
+        self.assertEqual(code(c.cmd("MDTM 20030405060708 nosuch")), "550")
+        odd = self.put_file("20010101000000 odd.txt", b"x")
+        os.utime(odd, (0, calendar.timegm((2011, 1, 1, 0, 0, 0))))
+        self.assertEqual(c.cmd("MDTM 20010101000000 odd.txt"), "213 20110101000000")
+        self.assertEqual(int(os.stat(p).st_mtime), calendar.timegm((2003, 4, 5, 6, 7, 8)))
+
     def test_names_with_spaces(self):
         c = self.logged_in()
         r = c.cmd("MKD with space")
@@ -841,6 +881,35 @@ class JailTests(RawMixin, FerrydCase):
             d.close()
         # ../in.txt from the root is the root's own in.txt
         self.assertEqual(c.cmd("SIZE ../in.txt"), "213 7")
+
+    def mlsd(self, c, path):
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "MLSD " + path, d)
+        self.assertEqual(code(r), "226", r)
+        return dict(reversed(parse_facts(ln)) for ln in body.decode().split("\r\n") if ln)
+
+    def test_mlsd_shows_links_as_links(self):
+        """MLSD shows a symlink as a link (RFC 3659 7.7.4's OS.unix=slink),
+        as LIST shows it with "l", so that a recursive client never walks
+        into a loop (a link to ".."); nothing about its target, inside or
+        outside the root. MLST of the link's path, like CWD and RETR,
+        follows it when it stays inside."""
+        c = self.logged_in()
+        top = self.mlsd(c, "/")
+        self.assertEqual(top["in.txt"]["type"], "file", top)
+        for name in ("link-dir", "escape.txt", "escape-dir"):
+            self.assertEqual(top[name]["type"], "OS.unix=slink", top)
+            self.assertNotIn("size", top[name])
+        sub = self.mlsd(c, "sub")
+        self.assertEqual(sub["link-in.txt"]["type"], "OS.unix=slink", sub)
+        self.assertEqual(self.mlsd(c, "/link-dir"), sub)
+        r = c.cmd("MLST link-dir")
+        self.assertEqual(code(r), "250", r)
+        self.assertEqual(parse_facts(r.splitlines()[1].strip())[0]["type"], "dir")
+        r = c.cmd("MLST sub/link-in.txt")
+        mlst = parse_facts(r.splitlines()[1].strip())[0]
+        self.assertEqual((mlst["type"], mlst["size"]), ("file", "7"), r)
+        self.assertEqual(code(c.cmd("MLST escape.txt")), "550")
 
     def test_symlink_out_of_root_refused(self):
         c = self.logged_in()
@@ -935,13 +1004,15 @@ class ReadOnlyTests(RawMixin, FerrydCase):
         for dp, dn, fn in os.walk(self.root):
             for n in dn + fn:
                 p = os.path.join(dp, n)
-                out[os.path.relpath(p, self.root)] = None if os.path.isdir(p) else open(p, "rb").read()
+                with open(p, "rb") if not os.path.isdir(p) else open(os.devnull, "rb") as f:
+                    out[os.path.relpath(p, self.root)] = (f.read(), os.stat(p).st_mtime_ns)
         return out
 
     def test_write_commands_refused(self):
         before = self.snapshot()
         c = self.logged_in()
-        for line in ("DELE f.txt", "MKD new", "XMKD new", "RMD d", "XRMD d", "RNFR f.txt"):
+        for line in ("DELE f.txt", "MKD new", "XMKD new", "RMD d", "XRMD d", "RNFR f.txt",
+                     "MDTM 20010203040506 f.txt", "MFMT 20010203040506 f.txt"):
             r = c.cmd(line)
             self.assertEqual(code(r), "550", "%s: %s" % (line, r))
         for line in ("STOR f.txt", "STOR new.txt", "APPE f.txt", "STOU"):
@@ -1016,15 +1087,7 @@ class FileStatusTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("MDTM nosuch")), "550")
         self.assertEqual(code(c.cmd("MDTM")), "501")
 
-    @staticmethod
-    def facts(s):
-        facts, _, name = s.partition(" ")
-        out = {}
-        for kv in facts.split(";"):
-            if kv:
-                k, _, v = kv.partition("=")
-                out[k.lower()] = v
-        return out, name
+    facts = staticmethod(parse_facts)
 
     def test_mlst_file(self):
         c = self.logged_in()
@@ -1113,10 +1176,11 @@ class FileStatusTests(RawMixin, FerrydCase):
 
     def test_mlsd_failures(self):
         c = self.logged_in()
-        for line in ("MLSD nosuch", "MLSD a.txt"):
+        # RFC 3659 7.1: a name that is not a directory is 501
+        for line, want in (("MLSD nosuch", "550"), ("MLSD a.txt", "501")):
             d = self.pasv(c)
             r = c.cmd(line)
-            self.assertIn(code(r), ("501", "550"), "%s: %s" % (line, r))
+            self.assertEqual(code(r), want, "%s: %s" % (line, r))
             d.close()
 
     def test_list(self):
@@ -1310,7 +1374,12 @@ class DataAddressTests(RawMixin, FerrydCase):
         r = c.cmd("EPSV 1")
         self.assertEqual(code(r), "229", r)
         self.assertEqual(code(c.cmd("EPSV 2")), "522")
-        self.assertEqual(code(c.cmd("EPSV 7")), "501")
+        # an unknown protocol number is 522 as well, naming the one to use
+        # (RFC 2428 section 3); a word is no protocol number at all
+        self.assertEqual(c.cmd("EPSV 7"), "522 Network protocol not supported, use (1).")
+        self.assertEqual(code(c.cmd("EPSV x")), "501")
+        self.assertEqual(c.cmd("EPRT |3|127.0.0.1|5000|"), "522 Network protocol not supported, use (1).")
+        self.assertEqual(c.cmd("EPRT |2|::1|5000|"), "522 Network protocol not supported, use (1).")
 
     def test_port_reply_text_and_retr(self):
         c = self.logged_in()

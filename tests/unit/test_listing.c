@@ -38,9 +38,11 @@ TEST(facts_of_files_directories_and_others)
 	CHECK_STR(facts(&b, S_IFDIR | 0700, 4096, 1796295278, false),
 		  "type=dir;modify=20261203105438;perm=el;unix.mode=0700;");
 	CHECK_STR(facts(&b, S_IFDIR | 07777, 4096, 1796295278, true),
-		  "type=dir;modify=20261203105438;perm=elcmpf;unix.mode=07777;");
+		  "type=dir;modify=20261203105438;perm=elcdmpf;unix.mode=07777;");
 	CHECK_STR(facts(&b, S_IFIFO | 0644, 0, 1796295278, false),
 		  "type=OS.unix=other;modify=20261203105438;perm=r;unix.mode=0644;");
+	CHECK_STR(facts(&b, S_IFLNK | 0777, 11, 1796295278, false),
+		  "type=OS.unix=slink;modify=20261203105438;perm=r;unix.mode=0777;");
 	buf_free(&b);
 }
 
