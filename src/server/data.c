@@ -713,6 +713,14 @@ static void xfer_run(struct session *s)
 		 * reset the connection, losing the upload's tail. */
 		if (s->data_ssl)
 			SSL_set_num_tickets(s->data_ssl, 0);
+		/* Only sessions made on this control connection resume here:
+		 * another client's session (all workers share one ticket key)
+		 * gets a full handshake, which tls_require_reuse refuses. */
+		if (s->data_ssl &&
+		    SSL_set_session_id_context(s->data_ssl, s->tls_sid_ctx, sizeof s->tls_sid_ctx) != 1) {
+			SSL_free(s->data_ssl);
+			s->data_ssl = NULL;
+		}
 		/* An upload's records are read in bulk, not as a header read
 		 * and a body read each: a tenth of the system calls. */
 		if (s->data_ssl && t->kind == XK_STOR) {

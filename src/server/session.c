@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -140,7 +141,9 @@ void session_start_tls(struct session *s)
 		return;
 	}
 	s->ctrl_ssl = SSL_new(ferryd_tls_ctx);
-	if (!s->ctrl_ssl || SSL_set_fd(s->ctrl_ssl, s->ctrl.fd) != 1) {
+	if (!s->ctrl_ssl || SSL_set_fd(s->ctrl_ssl, s->ctrl.fd) != 1 ||
+	    RAND_bytes(s->tls_sid_ctx, sizeof s->tls_sid_ctx) != 1 ||
+	    SSL_set_session_id_context(s->ctrl_ssl, s->tls_sid_ctx, sizeof s->tls_sid_ctx) != 1) {
 		session_close(s);
 		return;
 	}

@@ -70,6 +70,10 @@ struct session {
 	bool pbsz_done;
 	bool prot_private;       /* PROT P: data connections use TLS */
 	SSL *data_ssl;
+	/* TLS session id context of this session's control and data
+	 * connections, random per session: a data connection can resume only
+	 * a TLS session this control connection made, not another client's. */
+	unsigned char tls_sid_ctx[16];
 
 	struct line_reader lr;
 	struct buf in;           /* control bytes read, not yet parsed */

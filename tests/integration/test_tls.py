@@ -124,6 +124,55 @@ class TestExplicitTls(TlsCase):
         self.assertTrue(str(cm.exception).startswith("522"), cm.exception)
         self.assertEqual(f.voidcmd("NOOP")[:3], "200")  # the session goes on
 
+    def test_another_clients_tls_session_cannot_take_the_data_connection(self):
+        """Port theft under PROT P: a second client connects to the
+        victim's passive port first and resumes its *own* TLS session
+        (valid on every worker: one ticket key). Only the victim's control
+        session may resume there; the thief gets no byte, over TLS 1.3
+        tickets and TLS 1.2 session ids alike."""
+        secret = os.urandom(5000)
+        with open(os.path.join(self.root, "secret.bin"), "wb") as f:
+            f.write(secret)
+        harness.give_to_server(self.tmp, self.root)
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = client_context()
+            ctx.maximum_version = version
+            thief = ftplib.FTP_TLS(context=ctx)
+            thief.connect("127.0.0.1", self.server.port, timeout=harness.TIMEOUT)
+            self.addCleanup(self._close_ftp, thief)
+            thief.auth()
+            thief.login("anonymous", "x")
+            thief.voidcmd("NOOP")  # TLS 1.3 tickets arrive after the handshake
+            stolen_session = thief.sock.session
+            self.assertTrue(stolen_session.has_ticket or stolen_session.id)
+            victim = ftplib.FTP_TLS(context=ctx)
+            victim.connect("127.0.0.1", self.server.port, timeout=harness.TIMEOUT)
+            self.addCleanup(self._close_ftp, victim)
+            victim.auth()
+            victim.login("anonymous", "x")
+            victim.prot_p()
+            victim.voidcmd("TYPE I")
+            port = int(victim.sendcmd("EPSV").split("|")[3])
+            raw = socket.create_connection(("127.0.0.1", port), timeout=harness.TIMEOUT)
+            self.addCleanup(raw.close)
+            victim.putcmd("RETR secret.bin")
+            got = b""
+            try:
+                d = ctx.wrap_socket(raw, session=stolen_session)
+                self.assertFalse(d.session_reused, version)
+                while len(got) < len(secret):
+                    b = d.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except (ssl.SSLError, OSError):
+                pass
+            self.assertEqual(got, b"", version)
+            first = victim.getline()
+            final = victim.getline() if first.startswith("150") else first
+            self.assertTrue(final.startswith("522"), (version, first, final))
+            self.assertEqual(victim.voidcmd("NOOP")[:3], "200")
+
     def test_clear_data_after_prot_p_gets_no_file(self):
         # PROT P announced, then a plain TCP data connection: the server
         # waits for a TLS handshake that never comes; no bytes leak.
