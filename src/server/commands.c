@@ -180,6 +180,19 @@ static bool is_guest(const struct session *s, const char *name)
 	return is_anonymous_name(name) || s->cfg->compat == COMPAT_COMP431;
 }
 
+/* The per-address throttle (worker_logins_blocked): checked at USER and
+ * again at PASS, or sessions that sent USER before the block would go on
+ * guessing through it. True when it refused and ended the session. */
+static bool refuse_blocked_address(struct session *s)
+{
+	if (!worker_logins_blocked(s->ip_slot))
+		return false;
+	session_set_login(s, LOGIN_NONE);
+	reply(s, R_UNAVAILABLE, "Too many failed logins from your address; try again later.");
+	session_quit(s);
+	return true;
+}
+
 static void cmd_user(struct session *s, char *arg)
 {
 	session_set_login(s, LOGIN_NONE);
@@ -188,11 +201,8 @@ static void cmd_user(struct session *s, char *arg)
 		reply(s, R_NOT_LOGGED_IN, "TLS required");
 		return;
 	}
-	if (!is_guest(s, arg) && worker_logins_blocked(s->ip_slot)) {
-		reply(s, R_UNAVAILABLE, "Too many failed logins from your address; try again later.");
-		session_quit(s);
+	if (!is_guest(s, arg) && refuse_blocked_address(s))
 		return;
-	}
 	if (is_anonymous_name(arg) && !s->cfg->anonymous) {
 		reply(s, R_NOT_LOGGED_IN, "This server does not allow anonymous logins.");
 		return;
@@ -241,6 +251,8 @@ static void cmd_pass(struct session *s, char *arg)
 		s->anonymous = true;
 		s->writable = s->cfg->writable;
 	} else {
+		if (refuse_blocked_address(s))
+			return;
 		const struct user *u = users_check(s->user, arg ? arg : "");
 		if (!u) {
 			login_failed(s);

@@ -60,6 +60,26 @@ class TestLoginThrottle(FerrydCase):
         self.addCleanup(other.close)
         self.assertTrue(other.login("alice", "right").startswith("230"))
 
+    def test_sessions_that_sent_user_before_the_block_cannot_guess_through_it(self):
+        """The block holds at PASS too: sessions opened and given USER
+        before the tenth failure do not get their passwords checked after
+        it, the right one included."""
+        waiting = []
+        for _ in range(6):
+            c = self.raw()
+            self.assertTrue(c.cmd("USER alice").startswith("331"))
+            waiting.append(c)
+        results = []
+        for _ in range(4):
+            guess_three(self.server.port, results)
+        self.assertEqual(sum(1 for r in results if r.startswith("530")), 10, results)
+        for c in waiting[:-1]:
+            r = c.cmd("PASS wrong")
+            self.assertTrue(r.startswith("421 Too many failed logins from your address"), r)
+            self.assertTrue(c.closed())
+        r = waiting[-1].cmd("PASS right")
+        self.assertTrue(r.startswith("421"), r)
+
     def test_third_failure_closes_session(self):
         c = self.raw()
         replies = []
