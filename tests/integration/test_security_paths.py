@@ -253,13 +253,15 @@ class SymlinkJail(SecurityCase):
         self.assertTrue(c.login().startswith("230"))
         out = []
         for p in self.FILE_LINKS:
-            for verb in ("SIZE", "MDTM", "MLST", "STAT"):
+            for verb in ("SIZE", "MDTM", "MLST"):
                 self._expect(c, "%s %s" % (verb, p), "550", out)
+            self._expect(c, "STAT " + p, "450", out)  # RFC 959 5.4: STAT's is 450
             for verb in ("RETR", "LIST", "NLST"):
                 self._expect_data(c, "%s %s" % (verb, p), "550", out)
         for p in self.DIR_LINKS:
-            for verb in ("CWD", "MLST", "STAT", "SIZE"):
+            for verb in ("CWD", "MLST", "SIZE"):
                 self._expect(c, "%s %s" % (verb, p), "550", out)
+            self._expect(c, "STAT " + p, "450", out)
             self.assertEqual(c.cmd("PWD"), '257 "/" is the current directory.')
             for verb in ("LIST", "NLST", "MLSD", "LIST -la"):
                 self._expect_data(c, "%s %s" % (verb, p), "550", out)
