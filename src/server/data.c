@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <poll.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <fcntl.h>
@@ -325,15 +326,40 @@ static void finish_ok(struct session *s)
 		 comp ? "Requested file action completed." : "Transfer complete.");
 }
 
-/* STOR: the data connection ended. Commit only if the client is alive:
- * a control connection already closed or reset means it was killed. */
+/* The client is still there: its control connection has been neither
+ * reset nor ended. POLLRDHUP sees the end even behind commands still
+ * unread (a client killed with its next commands sent), which a peek at
+ * the first byte does not; and it needs no read watch, which is off while
+ * a command waits behind the transfer. */
+static bool control_alive(const struct session *s)
+{
+	struct pollfd p = {.fd = s->ctrl.fd, .events = POLLRDHUP};
+	int r;
+	do
+		r = poll(&p, 1, 0);
+	while (r < 0 && errno == EINTR);
+	return r == 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* An upload whose data connection has ended is committed, as long as the
+ * client is still there: a killed client's data connection ends just like
+ * a finished one, and only its control connection tells them apart. */
+static void stor_commit(struct session *s)
+{
+	if (!control_alive(s)) {
+		session_close(s); /* the upload is dropped, the old file stays */
+		return;
+	}
+	finish_ok(s);
+}
+
+/* STOR: the data connection ended. Commit after a grace in which a
+ * killed client's control connection ends too (stor_commit). */
 static void stor_eof(struct session *s)
 {
 	struct transfer *t = s->xfer;
-	char c;
-	ssize_t r = recv(s->ctrl.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-		session_close(s); /* the upload is dropped, the old file stays */
+	if (!control_alive(s)) {
+		session_close(s);
 		return;
 	}
 	/* The wait grows with the upload, so it never costs more than a
@@ -871,7 +897,7 @@ void xfer_tick(struct session *s, long long now)
 	struct transfer *t = s->xfer;
 	if (t && t->commit_at) {
 		if (now >= t->commit_at)
-			finish_ok(s);
+			stor_commit(s);
 		else
 			worker_wake_at(s, t->commit_at);
 		return;

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 
-from harness import PYTHON, make_file, poll_until, sha256_file
+from harness import PYTHON, TIMEOUT, make_file, poll_until, sha256_file
 from test_security_common import (FULL, SecurityCase, connect_from, family_pids, fd_count, pasv_port,
                                   read_reply_within, recv_all, start_server, temp_leftovers, transfer,
                                   wait_until)
@@ -37,10 +37,12 @@ FSIZE_LIMIT = 1 << 20
 # the closes in, so both orders are tried. An upload says "go" only after
 # 200 ms: ferryd's wait for a killed client's control connection is 1/8 of
 # the upload's time, at most 15 ms (FERRY_STOR_EOF_GRACE_SHARE), and this
-# one must get the whole wait.
+# one must get the whole wait. With "queued", an upload has 6.8 KB of
+# commands waiting behind it on the control connection when it is killed.
 KILLED_CLIENT = r'''
 import os, re, socket, sys, time
 port, mode, name, order = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+queued = sys.argv[5:] == ["queued"]
 hold = os.open("/dev/null", os.O_RDONLY) if order == "data-low" else None
 c = socket.create_connection(("127.0.0.1", port), timeout=20)
 f = c.makefile("rb")
@@ -73,15 +75,17 @@ else:
     for i in range(4000):
         d.sendall(chunk)
         if i == 28:
+            if queued:
+                c.sendall(b"SIZE target.bin\r\n" * 400)
             print("go", flush=True)
         if i >= 8:
             time.sleep(0.01)
 '''
 
 
-def run_and_kill(port, mode, name, order):
+def run_and_kill(port, mode, name, order, *extra):
     """Runs KILLED_CLIENT until it reports "go", then SIGKILLs it."""
-    p = subprocess.Popen([PYTHON, "-c", KILLED_CLIENT, str(port), mode, name, order],
+    p = subprocess.Popen([PYTHON, "-c", KILLED_CLIENT, str(port), mode, name, order, *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         r, _, _ = select.select([p.stdout], [], [], 20)
@@ -134,6 +138,44 @@ class ClientKilled(SecurityCase):
                              "run %d (%s): a killed client's partial upload replaced the file" % (i, order))
             self.assertEqual(temp_leftovers(self.root), [], "run %d" % i)
         self.assertEqual(sorted(os.listdir(self.root)), ["big.bin", "target.bin"])
+
+    def test_client_killed_mid_stor_with_commands_queued(self):
+        """The same with commands waiting behind the upload: the control
+        connection ends behind bytes still unread (a peek at the first byte
+        saw a live client), and its reading is paused meanwhile."""
+        old = sha256_file(os.path.join(self.root, "target.bin"))
+        baseline = self._baseline()
+        for i in range(max(2, CLIENT_KILLS // 2)):
+            order = "data-low" if i % 2 else "ctrl-low"
+            run_and_kill(self.server.port, "STOR", "target.bin", order, "queued")
+            self._back_to(baseline)
+            self.assertEqual(sha256_file(os.path.join(self.root, "target.bin")), old,
+                             "run %d (%s): a killed client's partial upload replaced the file" % (i, order))
+            self.assertEqual(temp_leftovers(self.root), [], "run %d" % i)
+
+    def test_control_closed_before_the_data_with_commands_queued(self):
+        """A client whose control connection has ended by the time its
+        data connection does is taken for killed, also when a command of
+        them wait behind the upload (which pauses the reading of the control
+        connection, and leaves bytes there for a peek to see)."""
+        old = sha256_file(os.path.join(self.root, "target.bin"))
+        for _ in range(3):
+            c = self.binary_session()
+            port = pasv_port(c)
+            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            self.assertTrue(c.cmd("STOR target.bin").startswith("150"))
+            # commands that wait behind the upload (not ones run during a
+            # transfer, like NOOP), more than ferryd reads ahead
+            c.send(b"SIZE target.bin\r\n" * 400)
+            for _ in range(8):  # 0.3 s or more, so the wait is the full 15 ms
+                d.sendall(b"N" * 500000)
+                time.sleep(0.04)
+            c.close()  # the control connection ends first, behind the SIZE
+            time.sleep(0.05)
+            d.close()
+            time.sleep(0.5)
+            self.assertEqual(sha256_file(os.path.join(self.root, "target.bin")), old)
+            self.assertEqual(temp_leftovers(self.root), [])
 
     def test_client_killed_mid_retr(self):
         baseline = self._baseline()
