@@ -60,6 +60,10 @@
 
 /* Accepts per wakeup of the listening socket. */
 #define FERRY_ACCEPTS_PER_WAKEUP 64
+/* A worker whose accept4 ran out of descriptors (or memory) stops
+ * watching the listeners this long, or until one of its sessions ends,
+ * instead of being woken again at once for the same waiting client. */
+#define FERRY_ACCEPT_RETRY_MS 100
 
 /* Failed PASS attempts per session before the connection is closed, and the
  * delay before each 530 so guessing is slow. */

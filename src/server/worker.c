@@ -139,6 +139,10 @@ static void refuse(int fd, const char *line)
 
 /* Watches the listening sockets (on) or leaves their clients waiting in
  * the backlog (off). 0 or negative errno. */
+/* When listeners paused for want of descriptors are watched again (0:
+ * not paused). */
+static long long listeners_resume_ms;
+
 static int watch_listeners(bool on)
 {
 	if (!on) {
@@ -165,7 +169,14 @@ static void on_accept(struct ev_handler *h, uint32_t events)
 			 * stop whose signal is on its way; polling it would spin. */
 			if (errno == EINVAL)
 				watch_listeners(false);
-			return; /* EAGAIN: another worker took it; EMFILE: try later */
+			/* Out of descriptors or memory: the client waits in the
+			 * backlog; a level-triggered listener would wake us for it
+			 * again at once, and again, spinning. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				watch_listeners(false);
+				listeners_resume_ms = clock_ms() + FERRY_ACCEPT_RETRY_MS;
+			}
+			return; /* EAGAIN: another worker took it */
 		}
 		unsigned slot = ip_slot_of(&peer);
 		int total = atomic_fetch_add(&shared->sessions, 1) + 1;
@@ -205,6 +216,16 @@ static void on_accept(struct ev_handler *h, uint32_t events)
 	}
 }
 
+static void resume_listeners(void)
+{
+	listeners_resume_ms = 0;
+	if (config->compat == COMPAT_COMP431 && all_sessions)
+		return; /* one client at a time: reap watches them when it has gone */
+	int rc = watch_listeners(true);
+	if (rc < 0)
+		fprintf(stderr, "ferryd: epoll: %s\n", strerror(-rc));
+}
+
 static void reap(struct session *s)
 {
 	if (s->prev)
@@ -218,6 +239,8 @@ static void reap(struct session *s)
 	worker_session_gone(s);
 	session_free(s);
 	reaped_since_trim++;
+	if (listeners_resume_ms && !stop_requested)
+		resume_listeners(); /* descriptors have just been freed */
 	if (config->compat == COMPAT_COMP431 && !all_sessions && !stop_requested) {
 		int rc = watch_listeners(true);
 		if (rc < 0)
@@ -287,6 +310,8 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 		long long wake = last_tick + 1000;
 		if (timed_head && timed_next < wake)
 			wake = timed_next;
+		if (listeners_resume_ms && listeners_resume_ms < wake)
+			wake = listeners_resume_ms;
 		int timeout = ready_head || (stop_requested && !grace_end) ? 0 : (int)(wake - now);
 		if (timeout < 0)
 			timeout = 0;
@@ -299,6 +324,8 @@ int worker_run(int listen_fd, int implicit_fd, const struct config *cfg)
 		now = clock_ms();
 		run_timed(now);
 		run_ready();
+		if (listeners_resume_ms && now >= listeners_resume_ms && !stop_requested)
+			resume_listeners();
 		if (stop_requested && !grace_end) {
 			/* Stop accepting; idle sessions go now, transfers may finish. */
 			watch_listeners(false);

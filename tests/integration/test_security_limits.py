@@ -11,9 +11,9 @@ import threading
 import time
 
 from harness import TIMEOUT, RawControl, make_file, sha256_file
-from test_security_common import (FULL, SecurityCase, connect_from, control_from, fd_count, family_pids,
-                                  pasv_port, read_reply_within, recv_all, temp_leftovers, transfer,
-                                  wait_until)
+from test_security_common import (FULL, SecurityCase, connect_from, control_from, cpu_seconds, fd_count,
+                                  family_pids, pasv_port, read_reply_within, recv_all, start_server,
+                                  temp_leftovers, transfer, wait_until)
 
 def voluntary_switches(pid):
     """Times the process went to sleep so far (/proc/PID/status)."""
@@ -111,6 +111,56 @@ class SessionCap(SecurityCase):
         again = [logged_in_session(self) for _ in range(MAX_SESSIONS)]
         for c in again:
             c.close()
+
+
+class DescriptorsExhausted(SecurityCase):
+    """A worker out of descriptors (RLIMIT_NOFILE) leaves the clients it
+    cannot take waiting in the backlog, asleep rather than woken for them
+    over and over, and takes them as soon as sessions end."""
+
+    NOFILE = 64
+
+    def setUp(self):
+        super().setUp()
+        self.server.stop()
+        self.server = start_server(self.root, "--workers", "1", "--max-per-ip", "0",
+                                   prefix=("prlimit", "--nofile=%d:%d" % (self.NOFILE, self.NOFILE)))
+
+    def greeted(self, socks, seconds):
+        """The sockets among socks that got their 220 within seconds."""
+        got = []
+        deadline = time.monotonic() + seconds
+        for s in socks:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                if s.recv(64).startswith(b"220"):
+                    got.append(s)
+            except (socket.timeout, BlockingIOError):
+                pass
+        return got
+
+    def test_worker_sleeps_while_out_of_descriptors(self):
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(self.NOFILE + 30):
+            socks.append(connect_from("127.0.0.1", self.server.port, timeout=30))
+        served = self.greeted(socks, 3)
+        waiting = [s for s in socks if s not in served]
+        self.assertGreater(len(served), 10)
+        self.assertGreater(len(waiting), 10, "every client was taken: raise the count")
+        cpu0, t0 = cpu_seconds(self.server.proc.pid), time.monotonic()
+        time.sleep(2)
+        used, wall = cpu_seconds(self.server.proc.pid) - cpu0, time.monotonic() - t0
+        self.assertLess(used, wall / 10, "ferryd burnt %.2fs CPU in %.2fs out of descriptors" % (used, wall))
+        # Sessions end: the clients that waited are taken at once.
+        for s in served[:10]:
+            s.close()
+            socks.remove(s)
+        self.assertGreaterEqual(len(self.greeted(waiting, 5)), 5)
+        for s in socks:
+            s.close()
+        socks.clear()
+        self.assertTrue(wait_until(lambda: login_ok(self.server.port), timeout=10))
 
 
 class PerAddressCap(SecurityCase):
