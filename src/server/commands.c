@@ -1127,6 +1127,11 @@ static void store(struct session *s, char *arg, enum store_mode mode)
 			reply(s, R_NO_FILE, "%s: Is a directory.", shown(arg, n, sizeof n));
 			return;
 		}
+	} else if (errno == ENAMETOOLONG) {
+		/* 553 now, not after the whole upload has come in. */
+		close(dfd);
+		reply_errno(s, ENAMETOOLONG, shown(arg, n, sizeof n));
+		return;
 	} else {
 		absent = errno == ENOENT;
 	}

@@ -2119,6 +2119,18 @@ class EdgeCaseTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("CWD /")), "250")
         self.assertEqual(c.cmd("PWD"), '257 "/" is the current directory.')
 
+    def test_upload_under_a_name_too_long_is_refused_before_the_data(self):
+        """553 (RFC 959: file name not allowed) at once, not a 150 and the
+        whole upload before a 451."""
+        c = self.logged_in()
+        for verb in ("STOR", "APPE"):
+            d = self.pasv(c)
+            r = c.cmd("%s %s" % (verb, "n" * 256))
+            self.assertTrue(r.startswith("553 nnn") and r.endswith(": File name too long."), (verb, r))
+            d.close()
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        self.assertEqual([n for n in os.listdir(self.root) if n.startswith("nnn")], [])
+
 
 # ---- virtual users ------------------------------------------------------------
 
