@@ -220,7 +220,7 @@ static void update_ctrl_watch(struct session *s)
 	if (s->ctrl_tls == CTLS_HANDSHAKE) {
 		mask = s->ctrl_want_write ? EPOLLOUT : EPOLLIN;
 	} else {
-		if (!s->input_paused && !s->quitting)
+		if (!s->input_paused && !s->quitting && !s->ctrl_eof)
 			mask |= EPOLLIN;
 		if (s->out.len || s->ctrl_want_write)
 			mask |= EPOLLOUT;
@@ -446,6 +446,8 @@ void session_process_input(struct session *s)
 			buf_consume(&s->in, used);
 			if (r == LINE_MORE) {
 				buf_shrink_if_empty(&s->in);
+				if (s->ctrl_eof && !s->xfer) /* all it sent is answered */
+					session_quit(s);
 				return;
 			}
 			if (r == LINE_TOO_LONG) {
@@ -471,6 +473,16 @@ void session_process_input(struct session *s)
 		worker_mark_ready(s);
 }
 
+/* A clear-text control connection whose client shut only its sending
+ * side (the socket still takes replies) while a download runs: as vsftpd
+ * and pure-ftpd do, the download finishes and the commands already sent
+ * are answered before the session ends. An upload needs its client (see
+ * stor_commit), and TLS would need a close_notify exchange: both end. */
+static bool half_closed_during_download(const struct session *s, uint32_t events)
+{
+	return !s->ctrl_ssl && s->xfer && s->xfer->kind != XK_STOR && !(events & (EPOLLHUP | EPOLLERR));
+}
+
 static void on_ctrl(struct ev_handler *h, uint32_t events)
 {
 	struct session *s = (struct session *)((char *)h - offsetof(struct session, ctrl));
@@ -486,10 +498,21 @@ static void on_ctrl(struct ev_handler *h, uint32_t events)
 	}
 	if (s->closing)
 		return;
+	if (s->ctrl_eof) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			session_close(s); /* gone altogether now */
+		return;
+	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || retry_read) {
 		if (s->in.len < FERRY_CTRL_READ && !s->input_paused && s->ctrl_tls != CTLS_STARTING) {
 			char chunk[FERRY_CTRL_READ];
 			ssize_t r = ctrl_recv(s, chunk, FERRY_CTRL_READ - s->in.len);
+			if (r == 0 && half_closed_during_download(s, events)) {
+				s->ctrl_eof = true;
+				update_ctrl_watch(s);
+				session_process_input(s);
+				return;
+			}
 			if (r == 0 || (r < 0 && r != -EAGAIN)) {
 				session_close(s);
 				return;

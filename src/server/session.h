@@ -104,6 +104,8 @@ struct session {
 	bool corked;             /* replies queue without being written (see session_cork) */
 	bool line_ready;         /* lr.line holds a complete line not yet run */
 	bool quitting;           /* close once out is written */
+	bool ctrl_eof;           /* the client shut its sending side during a download:
+				  * it finishes, what was sent is answered, then the end */
 	bool closing;            /* reap at the end of the pass */
 	bool in_ready;           /* queued on the worker's ready list */
 	bool in_timed;           /* on the worker's list of early ticks */

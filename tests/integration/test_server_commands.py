@@ -2119,6 +2119,33 @@ class EdgeCaseTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("CWD /")), "250")
         self.assertEqual(c.cmd("PWD"), '257 "/" is the current directory.')
 
+    def test_client_that_shuts_its_sending_side_gets_its_download_and_answers(self):
+        """RETR, a command behind it, then shutdown(SHUT_WR) of the control
+        connection (what a script does once it has sent everything): the
+        download finishes, the 226 and the answer to the queued command
+        come, then ferryd ends the session (as vsftpd and pure-ftpd do)."""
+        payload = os.urandom(8 << 20)
+        self.put_file("big.bin", payload)
+        for queued in ("", "SIZE big.bin\r\n"):
+            c = self.logged_in()
+            self.assertEqual(code(c.cmd("TYPE I")), "200")
+            d = self.pasv(c)
+            c.send("RETR big.bin\r\n" + queued)
+            self.assertEqual(code(c.reply()), "150")
+            c.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.2)  # the end reaches ferryd while the download runs
+            self.assertEqual(recv_all(d), payload, repr(queued))
+            self.assertEqual(code(c.reply()), "226")
+            if queued:
+                self.assertEqual(c.reply(), "213 %d" % len(payload))
+            c.sock.settimeout(TIMEOUT)
+            self.assertEqual(c.sock.recv(100), b"", "the session did not end")
+        # without a download under way the end of input ends the session at once
+        c = self.logged_in()
+        c.sock.shutdown(socket.SHUT_WR)
+        c.sock.settimeout(TIMEOUT)
+        self.assertEqual(c.sock.recv(100), b"")
+
     def test_upload_under_a_name_too_long_is_refused_before_the_data(self):
         """553 (RFC 959: file name not allowed) at once, not a 150 and the
         whole upload before a 451."""
