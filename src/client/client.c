@@ -1,6 +1,7 @@
 #include "client.h"
 
 #include "auth.h"
+#include "reply.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -31,11 +32,21 @@ void client_free(struct client *cl)
 int client_fail(struct client *cl, const char *fmt, ...)
 {
 	(void)cl;
-	fflush(stdout);
+	/* Names in these lines may come from a server's listing: nothing in
+	 * them drives the terminal (C0, C1, bytes that are not UTF-8 become
+	 * '?'), and none makes the line longer than this. */
+	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		snprintf(line, sizeof line, "%s", fmt);
+	else if ((size_t)n >= sizeof line)
+		memcpy(line + sizeof line - 4, "...", 4);
+	reply_sanitize(line, line, sizeof line);
+	fflush(stdout);
+	fputs(line, stderr);
 	fputc('\n', stderr);
 	fflush(stderr);
 	return -1;

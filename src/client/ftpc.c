@@ -373,6 +373,11 @@ static int tls_explicit(struct ftpc *c)
 		ftpc_set_state(c, FTPC_DISCONNECTED);
 		return code;
 	}
+	/* Bytes that came with the 234, before the handshake, would be read
+	 * as protected replies afterwards: anyone on the path could forge a
+	 * 230 (curl's CVE-2021-22947). A server sends nothing there. */
+	if (c->in_pos < c->in_len || c->lr.line.len > 0)
+		return fail_session(c, -EPROTO, "server sent more after its 234 reply to AUTH TLS; not going on");
 	return tls_control_handshake(c);
 }
 

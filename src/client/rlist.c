@@ -86,8 +86,8 @@ int rlist_fetch(struct client *cl, const char *dir, struct rlist *out)
 			continue;
 		enum rlist_type type = RLIST_UNKNOWN;
 		const char *name = mlsd ? parse_mlsd(line, &type) : line;
-		if (!name)
-			continue;
+		if (!name || !*name)
+			continue; /* "facts; " with no name names nothing */
 		/* Some servers answer "NLST dir" with "dir/name". */
 		if (!mlsd && dirlen && strncmp(name, dir, dirlen) == 0 && name[dirlen] == '/')
 			name += dirlen + 1;

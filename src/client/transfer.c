@@ -105,7 +105,7 @@ static void copy_failure(struct client *cl, int64_t rc, enum xfer_side side, con
 	else if (side == XFER_SRC && local == NULL && rc == -EAGAIN)
 		snprintf(cl->ftp.err, sizeof cl->ftp.err, "data connection: no data within %d s",
 			 cl->ftp.timeout_ms / 1000);
-	else if (side != XFER_SRC && local != NULL && rc == -EAGAIN)
+	else if (side != XFER_SRC && local == NULL && rc == -EAGAIN)
 		snprintf(cl->ftp.err, sizeof cl->ftp.err, "data connection: stalled for %d s",
 			 cl->ftp.timeout_ms / 1000);
 	else if (local)
@@ -360,9 +360,13 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		return client_fail_ftp(cl, "get");
 	int fd;
 	char temp[PATH_MAX] = "";
+	bool made_here = false; /* reget created the local file: gone again if nothing came */
 	if (resume) {
 		/* Not O_APPEND: splice(2) refuses such files; REST says where. */
-		fd = open(local, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		made_here = fd >= 0;
+		if (fd < 0 && errno == EEXIST)
+			fd = open(local, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
 		off_t end = lseek(fd, 0, SEEK_END);
@@ -505,6 +509,9 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 	if (rc != 0) {
 		if (*temp)
 			unlink(temp);
+		struct stat now;
+		if (made_here && stat(local, &now) == 0 && S_ISREG(now.st_mode) && now.st_size == 0)
+			unlink(local);
 		raise_pending_signal();
 		return client_fail_ftp(cl, resume ? "reget" : "get");
 	}

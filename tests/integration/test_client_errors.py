@@ -124,6 +124,52 @@ class TestConnectionFailures(ClientErrorCase):
 
 
 class TestHostileServer(ClientErrorCase):
+    def test_replies_sent_with_the_234_are_not_taken_for_protected_ones(self):
+        """Bytes after "234" in the same packet, before the handshake (a
+        forged 230 from someone on the path), end the session: they would
+        otherwise be read as replies over TLS."""
+        s = self.fake("tls_inject")
+        for flag in ("--tls", "--tls-optional"):
+            p = self.ferry("-v", flag, "--timeout", "5", "127.0.0.1", str(s.port), "pwd", timeout=30)
+            self.assertEqual(p.returncode, 1, err(p))
+            self.assertIn("server sent more after its 234 reply to AUTH TLS; not going on", err(p))
+            self.assertNotIn("INJECTED", out(p))
+            self.assertNotIn("--> PASS", err(p))
+
+    def test_names_from_a_listing_reach_errors_shown_safely(self):
+        """A listed name holding C1 CSI, too long for a local file: the
+        error names it with '?' for the control, bounded in length."""
+        s = self.fake("names_c1")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "mget", "*", timeout=30)
+        self.assertEqual(p.returncode, 1)
+        raw = p.stderr
+        self.assertNotIn(b"\xc2\x9b", raw)
+        self.assertNotIn(b"\x9b", raw)
+        self.assertIn(b"??2JAAAA", raw)
+        self.assertLess(max(len(ln) for ln in raw.splitlines()), 1100)
+
+    def test_reget_of_a_missing_file_creates_nothing(self):
+        s = self.fake("retr550")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "reget", "missing.bin", timeout=30)
+        self.assertOneLine(p, r"^reget: 550 no such file$")
+        self.assertEqual(os.listdir(self.tmp), [])
+        # an existing file is left as it was
+        with open(os.path.join(self.tmp, "missing.bin"), "wb") as f:
+            f.write(b"part")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "reget", "missing.bin", timeout=30)
+        self.assertEqual(p.returncode, 1)
+        with open(os.path.join(self.tmp, "missing.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"part")
+
+    def test_upload_to_a_server_that_reads_nothing_says_it_stalled(self):
+        s = self.fake("stor_noread")
+        src = os.path.join(self.tmp, "up.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(32 << 20))
+        p = self.ferry("--timeout", "2", "127.0.0.1", str(s.port), "put", src, "up.bin", timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("put: data connection: stalled for 2 s", err(p))
+
     def test_pasv_foreign_address_is_not_followed(self):
         s = self.fake("pasv_foreign")
         p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "nlist", timeout=30)

@@ -6,6 +6,8 @@ import fcntl
 import os
 import pty
 import re
+import shutil
+import tempfile
 import select
 import signal
 import struct
@@ -15,7 +17,7 @@ import unicodedata
 import unittest
 
 from harness import FERRY, make_file, sha256_file
-from test_client_support import ServerFixture
+from test_client_support import ServerFixture, start_fake
 
 PROMPT = b"ftp> "
 MIB = 1024 * 1024
@@ -284,6 +286,26 @@ class TestShellPyftpdActive(ShellSuite, ServerFixture):
 
 class TestShellFerryd(ShellSuite, ServerFixture):
     server_kind = "ferryd"
+
+
+class TestCompletionAgainstAHostileServer(unittest.TestCase):
+    def test_an_entry_without_a_name_is_not_offered(self):
+        """MLSD "type=file;size=3; " names nothing: completion offers
+        nothing for it (it read the byte before an empty name)."""
+        s = start_fake("mlsd_empty")
+        self.addCleanup(s.stop)
+        tmp = tempfile.mkdtemp(prefix="ferry-pty-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        env = {"HOME": tmp, "PATH": "/usr/bin:/bin", "TERM": "xterm", "LANG": "C.UTF-8"}
+        env.update({k: v for k, v in os.environ.items() if k.startswith(("ASAN_", "UBSAN_"))})
+        p = PtySession(["--timeout", "5", "127.0.0.1", str(s.port)], tmp, env)
+        self.addCleanup(p.close)
+        p.read_until(PROMPT)
+        p.type(b"get \t\x15sync-mark\r")  # Tab, then ^U clears the line
+        p.read_until(b'unknown command "sync-mark"')
+        p.read_until(PROMPT)
+        p.type(b"bye\r")
+        self.assertEqual(p.wait(), 0)
 
 
 class TestPasswordPrompt(ServerFixture):

@@ -86,7 +86,15 @@ def serve(c):
             wrong = (user == "bob" and arg != "secret") or (user == "carol" and arg != "p" * 300)
             send("530 wrong password" if mode == "drop_once" and wrong else "230 in")
         elif verb == "FEAT":
-            send("211-Features:"); send(" SIZE"); send("211 End")
+            send("211-Features:"); send(" SIZE")
+            if mode == "mlsd_empty":
+                send(" MLST type*;size*;")
+            send("211 End")
+        elif verb == "AUTH" and mode == "tls_inject":
+            # replies sent with the 234, before any handshake: what a man
+            # in the middle would slip in to be read as protected ones
+            c.sendall(b"234 go ahead\r\n230 INJECTED\r\n257 \"/INJECTED\"\r\n")
+            time.sleep(10); return
         elif verb in ("TYPE", "NOOP"):
             send("200 ok")
         elif verb == "SYST" and mode == "multiline":
@@ -104,7 +112,9 @@ def serve(c):
         elif verb == "REST":
             rest = int(arg); send("350 restarting at %d" % rest)
         elif verb == "SIZE":
-            send("550 no SIZE here" if mode == "cut_nosize_norest" else "213 %d" % len(PAYLOAD))
+            send("550 no SIZE here" if mode in ("cut_nosize_norest", "retr550") else "213 %d" % len(PAYLOAD))
+        elif verb == "RETR" and mode == "retr550":
+            send("550 no such file")
         elif verb == "EPSV":
             send("502 no EPSV here")
         elif verb == "PASV" and mode == "badpasv":
@@ -113,7 +123,7 @@ def serve(c):
             data_lst = socket.socket(); data_lst.bind((HOST, 0)); data_lst.listen(1)
             p = data_lst.getsockname()[1]
             send("227 Entering Passive Mode (10,9,8,7,%d,%d)" % (p >> 8, p & 255))
-        elif verb in ("LIST", "NLST", "RETR"):
+        elif verb in ("LIST", "NLST", "RETR", "MLSD"):
             if verb == "RETR" and mode == "slow150":
                 time.sleep(5)            # the transfer starts late
             send("150 here it comes")
@@ -172,6 +182,11 @@ def serve(c):
                 d.sendall(b"dlink\r\nfifo\r\n-\r\nsub\r\nok.bin\r\nnul\x00ok.bin\r\n")
             elif mode == "unsafe_names":
                 d.sendall(b"../evil\r\n/tmp/abs-evil\r\nsub/inner\r\n..\r\nok.bin\r\n")
+            elif mode == "mlsd_empty":
+                d.sendall(b"type=file;size=3; \r\n")  # an entry without a name
+            elif mode == "names_c1":
+                # C1 CSI (U+009B) and a name too long for any local file system
+                d.sendall("\u009b2J".encode() + b"A" * 300 + b"\r\n")
             else:
                 d.sendall(b"listed-through-the-peer\r\n")
             d.close(); send("226 done")
@@ -180,6 +195,8 @@ def serve(c):
             # socket's own counters once the client has closed it
             send("150 send it")
             d, _ = data_lst.accept()
+            if mode == "stor_noread":
+                time.sleep(30); return  # takes the connection, reads nothing
             if mode == "stor_cut_once" and RETRS[0] == 0:
                 # the first upload is cut after 100,000 bytes
                 RETRS[0] += 1
