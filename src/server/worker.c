@@ -137,12 +137,12 @@ static void refuse(int fd, const char *line)
 	close(fd);
 }
 
-/* Watches the listening sockets (on) or leaves their clients waiting in
- * the backlog (off). 0 or negative errno. */
 /* When listeners paused for want of descriptors are watched again (0:
  * not paused). */
 static long long listeners_resume_ms;
 
+/* Watches the listening sockets (on) or leaves their clients waiting in
+ * the backlog (off). 0 or negative errno. */
 static int watch_listeners(bool on)
 {
 	if (!on) {
