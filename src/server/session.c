@@ -448,6 +448,10 @@ void session_process_input(struct session *s)
 				buf_shrink_if_empty(&s->in);
 				if (s->ctrl_eof && !s->xfer) /* all it sent is answered */
 					session_quit(s);
+				/* The rest of the line may wait decrypted inside
+				 * OpenSSL, where epoll does not see it: come back. */
+				else if (s->ctrl_ssl && SSL_pending(s->ctrl_ssl) > 0)
+					worker_mark_ready(s);
 				return;
 			}
 			if (r == LINE_TOO_LONG) {

@@ -212,6 +212,18 @@ class TestExplicitTls(TlsCase):
         self.assertTrue(str(cm.exception).startswith("536"), cm.exception)
         self.assertTrue(f.sendcmd("PROT C").startswith("200"))
 
+    def test_long_command_lines_over_tls_are_answered_at_once(self):
+        """A line that arrives in one TLS record but takes more than two
+        control reads: its end waits decrypted inside OpenSSL, where epoll
+        does not see it. Each length gets its reply without more input."""
+        f = self.tls_ftp(prot=False)
+        f.sock.settimeout(5)
+        for length, want in ((3000, "501"), (4094, "501"), (4095, "501"), (4097, "500"), (9000, "500"),
+                             (16000, "500")):
+            f.sock.sendall(b"NOOP " + b"y" * (length - 5) + b"\r\n")
+            self.assertEqual(f.getline()[:3], want, length)
+            self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
     def test_pbsz_before_auth_is_bad_sequence(self):
         c = self.raw()
         self.assertTrue(c.cmd("PBSZ 0").startswith("503"))
