@@ -127,6 +127,8 @@ struct copy_job {
 	bool cut_tls;           /* protected data ended without close_notify */
 	bool local_failed;      /* the copy failed on our side (file, cancel) */
 	bool cleanup_after;     /* the caller removes a temporary file, then raise_pending_signal */
+	uint64_t limit;         /* a download stops after this many bytes (0: none); reaching
+				 * it aborts the transfer, and job->moved says it was reached */
 };
 
 /* Opens the data connection for job->cmd, copies, closes. On failure
@@ -167,6 +169,7 @@ static int run_copy(struct client *cl, struct copy_job *job)
 		.progress = job->progress ? progress_update : NULL,
 		.ctx = job->progress,
 		.timeout_ms = cl->ftp.timeout_ms,
+		.limit = job->limit,
 	};
 	enum xfer_side side = 0;
 	int64_t n = ftpc_data_copy(&cl->ftp, &d, job->file_fd, &o, &side);
@@ -203,6 +206,15 @@ static int run_copy(struct client *cl, struct copy_job *job)
 	}
 	job->moved = n;
 	job->cut_tls = d.cut_tls;
+	if (job->limit && (uint64_t)n >= job->limit) {
+		/* More than the server said it would send: stop it here (the
+		 * caller says why) rather than store whatever else it sends. */
+		(void)ftpc_data_close(&cl->ftp, &d, true);
+		interrupts_restore();
+		if (!job->cleanup_after)
+			raise_pending_signal();
+		return 0;
+	}
 	rc = ftpc_data_close(&cl->ftp, &d, false);
 	interrupts_restore();
 	if (rc != 0 && progress_interrupted) {
@@ -420,6 +432,8 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		for (int attempt = 0;; attempt++) {
 			p.offset = offset;
 			job.rest = offset;
+			/* One byte past SIZE is enough to know it is too much. */
+			job.limit = have_size && total >= offset ? total - offset + 1 : 0;
 			job.moved = 0;
 			rc = run_copy(cl, &job);
 			uint64_t have = offset + (uint64_t)job.moved;
@@ -431,15 +445,14 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 				 * duplicated head. */
 				if (offset > 0)
 					snprintf(cl->ftp.err, sizeof cl->ftp.err,
-						 "server sent %llu bytes after REST %llu, %llu more than SIZE allows "
+						 "server sent more than the %llu bytes after REST %llu that SIZE allows "
 						 "(did it ignore REST?)%s%.200s%s",
-						 (unsigned long long)job.moved, (unsigned long long)offset,
-						 (unsigned long long)(have - total), resume ? "; " : "",
-						 resume ? local : "", resume ? " left as it was" : "");
+						 (unsigned long long)(total - offset), (unsigned long long)offset,
+						 resume ? "; " : "", resume ? local : "", resume ? " left as it was" : "");
 				else
 					snprintf(cl->ftp.err, sizeof cl->ftp.err,
-						 "server sent %llu bytes, more than the %llu its SIZE reported",
-						 (unsigned long long)have, (unsigned long long)total);
+						 "server sent more than the %llu bytes its SIZE reported; stopped it there",
+						 (unsigned long long)total);
 				if (resume && ftruncate(fd, (off_t)start) != 0)
 					snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local,
 						 strerror(errno));

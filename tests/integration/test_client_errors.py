@@ -161,6 +161,18 @@ class TestHostileServer(ClientErrorCase):
         with open(os.path.join(self.tmp, "missing.bin"), "rb") as f:
             self.assertEqual(f.read(), b"part")
 
+    def test_download_stops_once_it_passes_size(self):
+        """A server that goes on sending past the SIZE it announced (here
+        for ever, 100 MB/s) is stopped one byte past it: nothing more is
+        written, the transfer is aborted, and no file is left."""
+        s = self.fake("endless_after_size")
+        t0 = time.monotonic()
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)
+        self.assertOneLine(p, r"^get: server sent more than the 1048576 bytes its SIZE reported; "
+                              r"stopped it there$")
+        self.assertLess(time.monotonic() - t0, 20, "ferry took what the server sent")
+        self.assertEqual(os.listdir(self.tmp), [])
+
     def test_upload_to_a_server_that_reads_nothing_says_it_stalled(self):
         s = self.fake("stor_noread")
         src = os.path.join(self.tmp, "up.bin")
@@ -290,7 +302,7 @@ class TestHostileServer(ClientErrorCase):
         p = self.ferry("--timeout", "5", "--retries", "2", "127.0.0.1", str(s.port), "get", "payload.bin",
                        timeout=60)
         self.assertEqual(p.returncode, 1)
-        self.assertRegex(err(p), r"(?m)^get: server sent 1048576 bytes after REST 300000, 300000 more than "
+        self.assertRegex(err(p), r"(?m)^get: server sent more than the 748576 bytes after REST 300000 that "
                                  r"SIZE allows \(did it ignore REST\?\)$")
         self.assertNotIn("retry 2 of 2", err(p))
         self.assertEqual(os.listdir(self.tmp), [])
@@ -482,7 +494,7 @@ class TestHostileServer(ClientErrorCase):
         with open(local, "wb") as f:
             f.write(part)
         p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "reget", "payload.bin", timeout=30)
-        self.assertOneLine(p, r"^reget: server sent 1048576 bytes after REST 50000, 50000 more than "
+        self.assertOneLine(p, r"^reget: server sent more than the 998576 bytes after REST 50000 that "
                               r"SIZE allows \(did it ignore REST\?\); payload.bin left as it was$")
         with open(local, "rb") as f:
             self.assertEqual(f.read(), part)

@@ -150,6 +150,19 @@ def serve(c):
                     if mode == "drop_once":
                         return
                     send("426 connection lost"); continue
+            if verb == "RETR" and mode == "endless_after_size":
+                # SIZE said len(PAYLOAD); this goes on at about 100 MB/s
+                # until the client stops it (at most 25 s)
+                try:
+                    for i in range(2500):
+                        d.sendall(PAYLOAD)
+                        time.sleep(0.01)
+                except OSError:
+                    pass
+                d.close()
+                if f.readline().decode().strip().upper() == "ABOR":
+                    send("426 transfer aborted"); send("226 ABOR done")
+                continue
             if verb == "RETR" and mode == "slow226":
                 # all the bytes at once, the final reply 5 s later
                 d.sendall(PAYLOAD); d.close(); time.sleep(5); send("226 done"); continue
