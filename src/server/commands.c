@@ -955,14 +955,19 @@ static void cmd_port(struct session *s, char *arg)
 		data_active(s, &a, false);
 }
 
-/* The RFC 2428 protocol number of the control connection's family: the
- * only one its data connections can use (they go to and from the same
- * host), so the one 522 tells the client to use. */
-static const char *control_protocol(const struct session *s)
+/* The control connection's address family: the only one its data
+ * connections can use (they go to and from the same host). */
+static int control_family(const struct session *s)
 {
 	struct sockaddr_storage l = s->local;
 	net_addr_unmap(&l);
-	return l.ss_family == AF_INET ? "1" : "2";
+	return l.ss_family;
+}
+
+/* Its RFC 2428 protocol number, the one a 522 tells the client to use. */
+static const char *control_protocol(const struct session *s)
+{
+	return control_family(s) == AF_INET ? "1" : "2";
 }
 
 static void cmd_eprt(struct session *s, char *arg)
@@ -971,7 +976,7 @@ static void cmd_eprt(struct session *s, char *arg)
 	int rc = ftp_eprt_parse(arg, &a);
 	if (rc == 0) {
 		net_addr_unmap(&a);
-		if (strcmp(a.ss_family == AF_INET ? "1" : "2", control_protocol(s)) != 0)
+		if (a.ss_family != control_family(s))
 			rc = -EAFNOSUPPORT;
 	}
 	if (rc == -EAFNOSUPPORT) {

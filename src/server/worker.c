@@ -239,13 +239,10 @@ static void reap(struct session *s)
 	worker_session_gone(s);
 	session_free(s);
 	reaped_since_trim++;
-	if (listeners_resume_ms && !stop_requested)
-		resume_listeners(); /* descriptors have just been freed */
-	if (config->compat == COMPAT_COMP431 && !all_sessions && !stop_requested) {
-		int rc = watch_listeners(true);
-		if (rc < 0)
-			fprintf(stderr, "ferryd: epoll: %s\n", strerror(-rc));
-	}
+	/* Descriptors have just been freed; COMP 431 takes its next client
+	 * once this one has gone. */
+	if (!stop_requested && (listeners_resume_ms || (config->compat == COMPAT_COMP431 && !all_sessions)))
+		resume_listeners();
 }
 
 static void run_ready(void)

@@ -29,6 +29,22 @@ class ClientErrorCase(unittest.TestCase):
         self.addCleanup(s.stop)
         return s
 
+    def assert_fails_leaving_files_alone(self, port, verb, name, why):
+        """verb name fails with the one line why and leaves no file; an
+        existing local file of that name is left as it was."""
+        path = os.path.join(self.tmp, name)
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(port), verb, name, timeout=30)
+        self.assertOneLine(p, why)
+        self.assertEqual(os.listdir(self.tmp), [], verb)
+        with open(path, "wb") as f:
+            f.write(b"old contents")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(port), verb, name, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"old contents")
+        self.assertEqual(os.listdir(self.tmp), [name])
+        os.unlink(path)
+
     def assertOneLine(self, p, pattern, code=1):
         self.assertEqual(p.returncode, code, "stdout: %s\nstderr: %s" % (out(p), err(p)))
         lines = err(p).strip().splitlines()
@@ -150,16 +166,7 @@ class TestHostileServer(ClientErrorCase):
 
     def test_reget_of_a_missing_file_creates_nothing(self):
         s = self.fake("retr550")
-        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "reget", "missing.bin", timeout=30)
-        self.assertOneLine(p, r"^reget: 550 no such file$")
-        self.assertEqual(os.listdir(self.tmp), [])
-        # an existing file is left as it was
-        with open(os.path.join(self.tmp, "missing.bin"), "wb") as f:
-            f.write(b"part")
-        p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "reget", "missing.bin", timeout=30)
-        self.assertEqual(p.returncode, 1)
-        with open(os.path.join(self.tmp, "missing.bin"), "rb") as f:
-            self.assertEqual(f.read(), b"part")
+        self.assert_fails_leaving_files_alone(s.port, "reget", "missing.bin", r"^reget: 550 no such file$")
 
     def test_download_stops_once_it_passes_size(self):
         """A server that goes on sending past the SIZE it announced (here
@@ -209,18 +216,7 @@ class TestHostileServer(ClientErrorCase):
         for mode, why in (("short_426", r"^get: 426 connection lost$"),
                           ("short_226", r"^get: transfer incomplete: 300000 of 1048576 bytes arrived$")):
             s = self.fake(mode)
-            p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)
-            self.assertOneLine(p, why)
-            self.assertEqual(os.listdir(self.tmp), [], mode)
-            # An existing file of that name is left as it was.
-            with open(os.path.join(self.tmp, "payload.bin"), "wb") as f:
-                f.write(b"old contents")
-            p = self.ferry("--timeout", "5", "127.0.0.1", str(s.port), "get", "payload.bin", timeout=30)
-            self.assertEqual(p.returncode, 1)
-            with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
-                self.assertEqual(f.read(), b"old contents")
-            self.assertEqual(os.listdir(self.tmp), ["payload.bin"])
-            os.unlink(os.path.join(self.tmp, "payload.bin"))
+            self.assert_fails_leaving_files_alone(s.port, "get", "payload.bin", why)
             s.stop()
 
     def test_retries_resume_a_cut_download(self):
