@@ -65,6 +65,15 @@
  * instead of being woken again at once for the same waiting client. */
 #define FERRY_ACCEPT_RETRY_MS 100
 
+/* A passive listener whose connection was taken stays open this long for
+ * the session's next PASV/EPSV (see data_passive), which then answers
+ * without creating, binding and closing a socket: a third of the system
+ * calls of a small file's transfer. Only when the passive port range
+ * holds this many ports per allowed session, so that parked listeners
+ * can never starve PASV of ports. */
+#define FERRY_PASV_PARK_MS 1000
+#define FERRY_PASV_PARK_PORTS_PER_SESSION 4
+
 /* Failed PASS attempts per session before the connection is closed, and the
  * delay before each 530 so guessing is slow. */
 #define FERRY_LOGIN_ATTEMPTS 3

@@ -292,7 +292,7 @@ static void cmd_quit(struct session *s, char *arg)
 {
 	(void)arg;
 	xfer_discard(s);
-	data_reset(s);
+	data_release(s);
 	reply(s, R_GOODBYE, "Goodbye.");
 	session_quit(s);
 }

@@ -24,6 +24,7 @@ struct config {
 	const char *bind_addr;   /* NULL = dual-stack any */
 	int pasv_lo, pasv_hi;    /* 0,0 until main() fills in the ephemeral range */
 	const char *pasv_address;
+	bool pasv_park;          /* keep a used passive listener for the next PASV (main() decides) */
 	int max_sessions, max_per_ip;
 	int idle_timeout, data_timeout;
 	int workers;             /* 0 = one per core */

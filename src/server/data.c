@@ -157,13 +157,29 @@ static void close_pasv_fd(struct session *s)
 		close(s->pasv.fd);
 		s->pasv.fd = -1;
 	}
+	s->pasv_parked = false;
 }
 
 void data_reset(struct session *s)
 {
-	close_pasv_fd(s);
+	/* A parked listener's port is announced to no one: it outlives the
+	 * address it served. An announced one is consumed with it. */
+	if (!s->pasv_parked)
+		close_pasv_fd(s);
 	close_data_fd(s);
 	s->data_mode = DATA_NONE;
+}
+
+void data_release(struct session *s)
+{
+	close_pasv_fd(s);
+	data_reset(s);
+}
+
+void data_tick(struct session *s, long long now)
+{
+	if (s->pasv_parked && now - s->pasv_parked_ms >= FERRY_PASV_PARK_MS)
+		close_pasv_fd(s);
 }
 
 /* Ends the transfer: data connection closed, address consumed, then the
@@ -814,7 +830,8 @@ static void on_data(struct ev_handler *h, uint32_t events)
 
 /* Takes the control peer's connection from the passive listener, if it
  * has arrived; connections from any other host are closed unread (no
- * passive-port theft). True once s->data holds the connection. */
+ * passive-port theft). True once s->data holds the connection. The
+ * listener is then parked for the next PASV/EPSV, or closed. */
 static bool pasv_accept(struct session *s)
 {
 	for (int i = 0; i < 4; i++) {
@@ -827,7 +844,12 @@ static bool pasv_accept(struct session *s)
 			close(fd);
 			continue;
 		}
-		close_pasv_fd(s);
+		if (s->cfg->pasv_park) {
+			s->pasv_parked = true;
+			s->pasv_parked_ms = clock_ms();
+		} else {
+			close_pasv_fd(s);
+		}
 		close_data_fd(s);
 		/* Not watched until a transfer needs it: a peer that hangs up
 		 * meanwhile is noticed when the transfer starts. */
@@ -838,10 +860,30 @@ static bool pasv_accept(struct session *s)
 	return false;
 }
 
+/* Closes, unread, every connection waiting on a parked listener: its port
+ * was announced for an address already used, so none of them is the one
+ * the next PASV/EPSV announces it for. True once none waits; false (the
+ * caller closes the listener) when more keep coming. */
+static bool pasv_drain(struct session *s)
+{
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(s->pasv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+		close(fd);
+	}
+	return false;
+}
+
 static void on_pasv(struct ev_handler *h, uint32_t events)
 {
 	(void)events;
 	struct session *s = (struct session *)((char *)h - offsetof(struct session, pasv));
+	if (s->pasv_parked) {
+		if (!pasv_drain(s))
+			close_pasv_fd(s);
+		return;
+	}
 	if (pasv_accept(s) && s->xfer)
 		xfer_run(s);
 }
@@ -888,7 +930,7 @@ static void xfer_open(struct session *s, struct transfer *t, const char *text150
 	 * Its connection may sit unaccepted, its event queued behind this
 	 * command's: take it now, so the transfer starts at once and a small
 	 * file's 150 and 226 leave in one write. */
-	if (s->data.fd >= 0 || (s->pasv.fd >= 0 && pasv_accept(s)))
+	if (s->data.fd >= 0 || (s->pasv.fd >= 0 && !s->pasv_parked && pasv_accept(s)))
 		xfer_run(s);
 }
 
@@ -920,6 +962,27 @@ void xfer_tick(struct session *s, long long now)
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 }
 
+/* A new passive listener on addr, watched; replies 425 on failure. */
+static int pasv_listen(struct session *s, const struct sockaddr_storage *addr)
+{
+	close_pasv_fd(s);
+	struct sockaddr_storage bound;
+	int fd = net_listen_addr(addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
+	if (fd < 0) {
+		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-fd));
+		return -1;
+	}
+	s->pasv.fd = fd;
+	s->pasv.fn = on_pasv;
+	if (loop_watch(&s->pasv, EPOLLIN) < 0) {
+		close_pasv_fd(s);
+		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection.");
+		return -1;
+	}
+	s->pasv_port = net_port(&bound);
+	return 0;
+}
+
 void data_passive(struct session *s, bool extended)
 {
 	data_reset(s);
@@ -929,21 +992,13 @@ void data_passive(struct session *s, bool extended)
 		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
 		return;
 	}
-	struct sockaddr_storage bound;
-	int fd = net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
-	if (fd < 0) {
-		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-fd));
-		return;
-	}
-	s->pasv.fd = fd;
-	s->pasv.fn = on_pasv;
-	if (loop_watch(&s->pasv, EPOLLIN) < 0) {
-		close_pasv_fd(s);
-		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection.");
+	if (s->pasv_parked && pasv_drain(s)) {
+		s->pasv_parked = false;
+	} else if (pasv_listen(s, &addr) < 0) {
 		return;
 	}
 	s->data_mode = DATA_PASSIVE;
-	int port = net_port(&bound);
+	int port = s->pasv_port;
 	if (extended) {
 		reply(s, R_EPSV, "Entering Extended Passive Mode (|||%d|).", port);
 		return;
@@ -983,7 +1038,7 @@ void data_active(struct session *s, const struct sockaddr_storage *given, bool e
 		reply(s, R_PARAM_NOT_IMPLEMENTED, "Data connections only to your own address and ports >= 1024.");
 		return;
 	}
-	data_reset(s);
+	data_release(s);
 	s->port_addr = *addr;
 	s->data_mode = DATA_ACTIVE;
 	if (extended) {

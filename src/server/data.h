@@ -84,8 +84,13 @@ void xfer_discard(struct session *s);
 /* Deadlines: called once a second, and when a STOR's commit falls due. */
 void xfer_tick(struct session *s, long long now);
 
-/* Closes any passive listener and data connection; DATA_NONE. */
+/* Consumes the data address: closes the data connection and a passive
+ * listener announced for it (a parked one stays); DATA_NONE. */
 void data_reset(struct session *s);
+/* data_reset, and a parked passive listener closed too (teardown, PORT). */
+void data_release(struct session *s);
+/* Once a second: closes a passive listener parked FERRY_PASV_PARK_MS. */
+void data_tick(struct session *s, long long now);
 /* PASV (extended = false) or EPSV: replies 227/229 or an error. */
 void data_passive(struct session *s, bool extended);
 /* PORT/EPRT already parsed: applies the bounce checks and replies. An

@@ -182,7 +182,7 @@ static void tls_handshake_step(struct session *s)
 void session_free(struct session *s)
 {
 	xfer_discard(s);
-	data_reset(s);
+	data_release(s);
 	loop_forget(&s->ctrl);
 	fd_close(&s->ctrl.fd);
 	fd_close(&s->rootfd);
@@ -206,7 +206,7 @@ void session_close(struct session *s)
 	s->closing = true;
 	/* Release the transfer now: a half-received upload is dropped, never committed. */
 	xfer_discard(s);
-	data_reset(s);
+	data_release(s);
 	loop_forget(&s->ctrl);
 	worker_mark_ready(s); /* reaped after this pass */
 }
@@ -544,6 +544,7 @@ void session_tick(struct session *s, long long now)
 		worker_mark_ready(s); /* reaped on the next pass */
 		return;
 	}
+	data_tick(s, now);
 	if (s->xfer) {
 		xfer_tick(s, now);
 		return;

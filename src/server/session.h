@@ -33,7 +33,7 @@ enum login_state {
 enum data_mode {
 	DATA_NONE,    /* no PORT/EPRT/PASV/EPSV in force */
 	DATA_ACTIVE,  /* PORT/EPRT address stored; we connect when a transfer starts */
-	DATA_PASSIVE, /* listening on pasv_fd; data_fd set once the client connected */
+	DATA_PASSIVE, /* listening on pasv.fd; data.fd set once the client connected */
 };
 
 struct transfer;
@@ -89,6 +89,12 @@ struct session {
 
 	enum data_mode data_mode;
 	struct sockaddr_storage port_addr;
+	/* The passive listener's connection was taken: it waits, announced to
+	 * no one, for the session's next PASV/EPSV (cfg->pasv_park); anything
+	 * that connects meanwhile is closed unread. */
+	bool pasv_parked;
+	long long pasv_parked_ms;
+	int pasv_port;           /* the passive listener's port */
 	bool epsv_all;
 	char type;               /* 'A' or 'I' */
 	uint64_t rest;

@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (FERRYD, TIMEOUT, FerrydCase, RawControl, free_port,
+from harness import (FERRYD, TIMEOUT, FerrydCase, RawControl, free_port, poll_until,
                      give_to_server, start_ferryd)
 
 
@@ -1648,6 +1648,102 @@ class PasvOptionsTests(RawMixin, FerrydCase):
             body, r = self.transfer_in(c, "RETR x", d)
             self.assertEqual(body, b"ranged\n")
             self.assertEqual(code(r), "226", r)
+
+    def test_small_range_keeps_no_listener(self):
+        """With fewer ports than four per allowed session, a used passive
+        listener is closed at once: parked ones could starve PASV."""
+        with open(os.path.join(self.root, "x"), "wb") as f:
+            f.write(b"ranged\n")
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        r = c.cmd("EPSV")
+        port = parse_229(r)
+        d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        body, r = self.transfer_in(c, "RETR x", d)
+        self.assertEqual(code(r), "226", r)
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+class PasvParkingTests(RawMixin, FerrydCase):
+    """A passive listener whose connection was taken waits, for about a
+    second, for the session's next PASV/EPSV; whatever connects to it
+    meanwhile is closed unread."""
+    PAYLOAD = os.urandom(50000)
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(self.PAYLOAD)
+
+    def passive_transfer(self, c):
+        r = c.cmd("EPSV")
+        self.assertEqual(code(r), "229", r)
+        port = parse_229(r)
+        d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, self.PAYLOAD)
+        return port
+
+    def assert_closed_unread(self, sock):
+        sock.settimeout(TIMEOUT)
+        try:
+            got = recv_all(sock)
+        except ConnectionResetError:
+            got = b""
+        self.assertEqual(got, b"")
+
+    def test_next_passive_address_reuses_the_listener(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        first = self.passive_transfer(c)
+        self.assertEqual(self.passive_transfer(c), first)
+        self.assertEqual(code(c.cmd("PASV")), "227")
+
+    def test_connection_to_a_parked_listener_is_not_the_next_data_connection(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        port = self.passive_transfer(c)
+        for _ in range(5):
+            # made before the next EPSV announces the port: never its data
+            # connection, even when it waits unaccepted as the EPSV arrives
+            stale = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            self.addCleanup(stale.close)
+            self.assertEqual(self.passive_transfer(c), port)
+            self.assert_closed_unread(stale)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+
+    def test_parked_listener_is_closed_after_a_second_or_two(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        port = self.passive_transfer(c)
+
+        def refused():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            except ConnectionRefusedError:
+                return True
+            return False
+        self.assertTrue(poll_until(refused, timeout=5), "port %d still open" % port)
+        self.assertNotEqual(self.passive_transfer(c), None)
+
+    def test_quit_and_port_close_the_parked_listener(self):
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        port = self.passive_transfer(c)
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        c2 = self.logged_in()
+        self.assertEqual(code(c2.cmd("TYPE I")), "200")
+        port = self.passive_transfer(c2)
+        self.assertEqual(code(c2.cmd("QUIT")), "221")
+        self.assertTrue(c2.closed())
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 class IPv6Tests(RawMixin, FerrydCase):
