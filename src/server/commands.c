@@ -74,7 +74,16 @@ static char *quote_path(const char *path, char *out, size_t outlen)
 /* Resolves arg against the cwd; replies 553 (and returns false) when too long. */
 static bool resolve(struct session *s, const char *arg, char *out, size_t outlen)
 {
-	if (path_resolve(s->cwd, arg ? arg : "", out, outlen) != 0) {
+	const char *base = s->cwd;
+	if (!arg)
+		arg = "";
+	/* "~" and "~/x" name the home directory, the session's root, as in
+	 * vsftpd: tnftp's "cd ~" sends CWD ~. A file so named is "./~". */
+	if (arg[0] == '~' && (arg[1] == '\0' || arg[1] == '/')) {
+		base = "/";
+		arg++;
+	}
+	if (path_resolve(base, arg, out, outlen) != 0) {
 		reply(s, R_BAD_NAME, "File name too long.");
 		return false;
 	}
@@ -1284,6 +1293,18 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 		if (fmt == LIST_NAMES && cut)
 			t->prefix = strndup(path, (size_t)(cut - path + 1));
 		if (!t->pattern || (fmt == LIST_NAMES && cut && !t->prefix)) {
+			xfer_free(t);
+			reply(s, R_LOCAL_ERROR, "Out of memory.");
+			return;
+		}
+	} else if (fmt == LIST_NAMES && path && *path && S_ISDIR(st.st_mode)) {
+		/* "NLST dir" answers dir/name, as vsftpd and ProFTPD do: clients
+		 * (mget dir) RETR each line as it stands. */
+		size_t len = strlen(path);
+		while (len > 1 && path[len - 1] == '/')
+			len--;
+		if (asprintf(&t->prefix, "%.*s%s", (int)len, path, path[len - 1] == '/' ? "" : "/") < 0) {
+			t->prefix = NULL;
 			xfer_free(t);
 			reply(s, R_LOCAL_ERROR, "Out of memory.");
 			return;

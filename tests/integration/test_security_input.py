@@ -203,6 +203,9 @@ class LoginGate(SecurityCase):
         for line, code in (("NOOP", "200"), ("SYST", "215"), ("FEAT", "211"), ("HELP", "214"),
                            ("OPTS UTF8 ON", "200")):
             self.assertTrue(c.cmd(line).startswith(code), line)
+        # verbs ferryd does not implement are 502 before login as after
+        for line in ("REIN", "SMNT /", "LPSV", "HOST example.org", "LANG en"):
+            self.assertTrue(c.cmd(line).startswith("502"), line)
         self.assert_untouched()
 
     def test_user_pass_sequencing(self):

@@ -592,6 +592,22 @@ class DirectoryTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("XCWD /sub/deeper")), "250")
         self.assertEqual(self.pwd(c), "/sub/deeper")
 
+    def test_tilde_is_the_home_directory(self):
+        # tnftp's "cd ~" sends CWD ~; vsftpd takes it as the home directory
+        os.mkdir(os.path.join(self.root, "sub", "~"))
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("CWD sub/deeper")), "250")
+        self.assertEqual(code(c.cmd("CWD ~")), "250")
+        self.assertEqual(self.pwd(c), "/")
+        self.assertEqual(code(c.cmd("CWD ~/sub")), "250")
+        self.assertEqual(self.pwd(c), "/sub")
+        self.assertEqual(code(c.cmd("CWD ./~")), "250")
+        self.assertEqual(self.pwd(c), "/sub/~")
+        self.assertEqual(code(c.cmd("CWD ~/../..")), "250")
+        self.assertEqual(self.pwd(c), "/")
+        self.assertEqual(code(c.cmd("CWD ~nosuchuser")), "550")
+
     def test_long_quoted_paths_keep_257_and_mlst_replies_whole(self):
         """A path near FERRY_PATH_MAX full of quotes doubles in a 257 reply
         and stands twice in MLST's: both replies must stay whole (they were
@@ -1277,7 +1293,23 @@ class FileStatusTests(RawMixin, FerrydCase):
         d = self.pasv(c)
         body, r = self.transfer_in(c, "NLST dir", d)
         self.assertEqual(code(r), "226", r)
-        self.assertEqual([os.path.basename(n) for n in body.decode().split()], ["inside"])
+        self.assertEqual(body.decode().split(), ["dir/inside"])
+
+    def test_nlst_of_a_directory_names_what_retr_takes(self):
+        # as vsftpd and ProFTPD answer: mget DIR in classic clients is
+        # NLST DIR, then RETR of each line as it stands
+        c = self.logged_in()
+        for arg, want in (("dir/", "dir/inside"), ("/dir//", "/dir/inside"), ("./dir", "./dir/inside")):
+            d = self.pasv(c)
+            body, r = self.transfer_in(c, "NLST " + arg, d)
+            self.assertEqual(code(r), "226", r)
+            self.assertEqual(body.decode().split(), [want], arg)
+            d = self.pasv(c)
+            body, r = self.transfer_in(c, "RETR " + want, d)
+            self.assertEqual(code(r), "226", r)
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST /", d)
+        self.assertIn("/a.txt", body.decode().split())
 
     def test_list_patterns(self):
         c = self.logged_in()
