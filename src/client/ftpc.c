@@ -642,6 +642,15 @@ static int finish_connect(struct ftpc *c, int fd)
 	return fd_set_nonblock(fd, 0);
 }
 
+/* Whether a reply to EPSV says the server does not know it at all, as
+ * opposed to a passing trouble (4xx: "425 all ports busy") that must not
+ * turn EPSV off for the rest of the session. */
+static bool epsv_unsupported(int code)
+{
+	return code == R_SYNTAX || code == R_BAD_ARGS || code == R_NOT_IMPLEMENTED ||
+	       code == R_PROTO_NOT_SUPPORTED;
+}
+
 /* EPSV (or PASV), then connect to the control peer at the port given. */
 static int open_passive(struct ftpc *c, struct ftpc_data *d)
 {
@@ -653,8 +662,10 @@ static int open_passive(struct ftpc *c, struct ftpc_data *d)
 			return code;
 		if (code == R_EPSV && ftp_epsv_reply_parse(ftpc_reply_text(c), &port) == 0)
 			net_set_port(&addr, port);
-		else if (reply_is_error(code) || code == R_EPSV)
-			c->no_epsv = true; /* refused or unreadable: PASV from now on */
+		else if (code == R_EPSV || epsv_unsupported(code))
+			c->no_epsv = true; /* unreadable or unknown: PASV from now on */
+		else
+			return ftpc_fail_reply(c); /* a 4xx passes: the next transfer asks again */
 	}
 	if (port < 0) {
 		if (c->peer.ss_family != AF_INET) {

@@ -303,6 +303,20 @@ class TestHostileServer(ClientErrorCase):
         self.assertNotIn("retry 2 of 2", err(p))
         self.assertEqual(os.listdir(self.tmp), [])
 
+    def test_a_passing_epsv_refusal_fails_one_transfer_only(self):
+        """A 4xx to EPSV is transient: that transfer fails with the server's
+        words, and the next one asks EPSV again (never PASV, which cannot
+        reach an IPv6 host)."""
+        s = self.fake("epsv425_once")
+        p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port),
+                       input="get payload.bin\nget payload.bin\n")
+        self.assertEqual(p.returncode, 1, err(p))
+        self.assertRegex(err(p), r"(?m)^get: 425 All reserved TCP ports are busy$")
+        self.assertEqual(err(p).count("--> EPSV"), 2, err(p))
+        self.assertNotIn("--> PASV", err(p))
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
+
     def test_retries_skip_failures_that_are_not_cuts(self):
         # a malformed PASV reply is no network cut: one error, no pauses
         s = self.fake("badpasv")

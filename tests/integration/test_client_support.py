@@ -43,6 +43,7 @@ PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
 lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 lst.bind((HOST, port)); lst.listen(8)
 RETRS = [0]   # RETRs served so far, over every session of this server
+EPSVS = [0]   # EPSVs answered so far (epsv425_once)
 
 def serve(c):
     f = c.makefile("rb")
@@ -115,6 +116,12 @@ def serve(c):
             send("550 no SIZE here" if mode in ("cut_nosize_norest", "retr550") else "213 %d" % len(PAYLOAD))
         elif verb == "RETR" and mode == "retr550":
             send("550 no such file")
+        elif verb == "EPSV" and mode == "epsv425_once" and EPSVS[0] > 0:
+            data_lst = socket.socket(); data_lst.bind((HOST, 0)); data_lst.listen(1)
+            send("229 Entering Extended Passive Mode (|||%d|)" % data_lst.getsockname()[1])
+        elif verb == "EPSV" and mode == "epsv425_once":
+            EPSVS[0] += 1               # pure-ftpd, out of ports for a moment
+            send("425 All reserved TCP ports are busy")
         elif verb == "EPSV":
             send("502 no EPSV here")
         elif verb == "PASV" and mode == "badpasv":
