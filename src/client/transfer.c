@@ -323,6 +323,27 @@ static int temp_template(const char *final, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+/* The finished temporary file fd is about to be renamed over local.
+ * mkostemp made it 0600: it gets the mode a plain create would, or, when
+ * it replaces a regular file, that file's permission bits and, where we
+ * may, its owner and group, so that replacing a private file does not
+ * widen who can read it. Failures leave it 0600, the safe side. */
+static void take_place_of(int fd, const char *local)
+{
+	struct stat old;
+	if (stat(local, &old) != 0 || !S_ISREG(old.st_mode)) {
+		mode_t mask = umask(0);
+		umask(mask);
+		(void)fchmod(fd, 0666 & ~mask);
+		return;
+	}
+	/* Not the set-id bits: they were granted to the old contents. */
+	mode_t mode = old.st_mode & 0777;
+	if (fchown(fd, old.st_uid, old.st_gid) != 0 && fchown(fd, (uid_t)-1, old.st_gid) != 0)
+		mode &= ~(mode_t)070 | ((mode & 07) << 3); /* our group gets no more than others had */
+	(void)fchmod(fd, mode);
+}
+
 /* mget's local names come from the server's listing: each must name a
  * regular file here (or nothing yet), never standard output, a directory
  * to write into, or a FIFO or device to write through, be it directly or
@@ -405,8 +426,9 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		if (temp_template(local, temp, sizeof temp) != 0)
 			return client_fail(cl, "local: %s: name too long", local);
 		fd = mkostemp(temp, O_CLOEXEC);
-		if (fd < 0)
-			return client_fail(cl, "local: cannot create %s: %s", local, strerror(errno));
+		if (fd < 0) /* never written in place: a cut download would be left under its name */
+			return client_fail(cl, "local: cannot create a temporary file beside %s: %s", local,
+					   strerror(errno));
 	}
 
 	int rc = want_type(cl);
@@ -505,10 +527,7 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		rc = -EIO;
 	}
 	if (rc == 0 && *temp) {
-		/* mkstemp made the file 0600; give it the mode a plain create would. */
-		mode_t mask = umask(0);
-		umask(mask);
-		fchmod(fd, 0666 & ~mask);
+		take_place_of(fd, local);
 		if (rename(temp, local) != 0) {
 			snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: cannot rename to %.300s: %s", local,
 				 strerror(errno));

@@ -73,6 +73,47 @@ class ClientSuite:
         with open(self.lpath("bin.txt"), "rb") as f:
             self.assertEqual(f.read(), b"one\r\ntwo\r\n")
 
+    def test_get_over_a_file_keeps_its_owner_and_mode(self):
+        """The file is replaced (a new inode), but with the old one's
+        permission bits and owner: a private file stays private."""
+        with open(self.rpath("secret.txt"), "wb") as f:
+            f.write(b"new contents\n")
+        old = self.lpath("secret.txt")
+        with open(old, "wb") as f:
+            f.write(b"old\n")
+        os.chmod(old, 0o600)
+        os.link(old, self.lpath("hardlink"))
+        if os.geteuid() == 0:
+            os.chown(old, 65534, 65534)
+        before = os.stat(old)
+        mask = os.umask(0o022)
+        try:
+            p = self.oneshot("get", "secret.txt")
+        finally:
+            os.umask(mask)
+        self.assertOk(p)
+        now = os.stat(old)
+        self.assertEqual(stat.S_IMODE(now.st_mode), 0o600)
+        self.assertEqual((now.st_uid, now.st_gid), (before.st_uid, before.st_gid))
+        with open(old, "rb") as f:
+            self.assertEqual(f.read(), b"new contents\n")
+        with open(self.lpath("hardlink"), "rb") as f:
+            self.assertEqual(f.read(), b"old\n")
+        self.assertNoTemp(self.local)
+        # a new file gets the mode a plain create would
+        mask = os.umask(0o022)
+        try:
+            p = self.oneshot("get", "secret.txt", "fresh.txt")
+        finally:
+            os.umask(mask)
+        self.assertOk(p)
+        self.assertEqual(stat.S_IMODE(os.stat(self.lpath("fresh.txt")).st_mode), 0o644)
+        # no temporary file can be made: said so, nothing written in place
+        p = self.oneshot("get", "secret.txt", "no-such-dir/secret.txt")
+        self.assertFailed(p)
+        self.assertEqual(err(p).strip(), "local: cannot create a temporary file beside "
+                                         "no-such-dir/secret.txt: No such file or directory")
+
     def test_get_to_stdout(self):
         with open(self.rpath("hello.txt"), "wb") as f:
             f.write(b"hello, ferry\n")
