@@ -314,12 +314,20 @@ static void print_summary(struct client *cl, struct progress *p, bool sent, bool
 	progress_summary(p, to_stdout ? stderr : stdout, sent);
 }
 
-/* Builds the temporary name template "<dir>/.<leaf>.ferry-XXXXXX". */
+#define TEMP_SUFFIX ".ferry-XXXXXX"
+
+/* Builds the temporary name template "<dir>/.<leaf>.ferry-XXXXXX", or
+ * "<dir>/.ferry-XXXXXX" when the leaf is too long to hold the additions
+ * within NAME_MAX: still beside the target, so the rename stays atomic. */
 static int temp_template(const char *final, char *out, size_t outlen)
 {
 	const char *leaf = transfer_leaf(final);
 	int dirlen = (int)(leaf - final);
-	int n = snprintf(out, outlen, "%.*s.%s.ferry-XXXXXX", dirlen, final, leaf);
+	int n;
+	if (1 + strlen(leaf) + strlen(TEMP_SUFFIX) <= NAME_MAX)
+		n = snprintf(out, outlen, "%.*s.%s" TEMP_SUFFIX, dirlen, final, leaf);
+	else
+		n = snprintf(out, outlen, "%.*s" TEMP_SUFFIX, dirlen, final);
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 

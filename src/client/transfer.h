@@ -1,7 +1,8 @@
 /* transfer.h - moving files and listings over data connections, with the
  * local side's rules:
  *
- *   get writes into a temporary file beside the target (".NAME.ferry-XXXXXX")
+ *   get writes into a temporary file beside the target (".NAME.ferry-XXXXXX",
+ *   or ".ferry-XXXXXX" for a NAME too long for that)
  *   and renames it over NAME only when the server confirmed the whole
  *   transfer; on any failure the temporary file is removed, so a partial
  *   download never sits under the final name. reget appends to NAME in

@@ -114,6 +114,16 @@ class ClientSuite:
         self.assertEqual(err(p).strip(), "local: cannot create a temporary file beside "
                                          "no-such-dir/secret.txt: No such file or directory")
 
+    def test_get_a_name_too_long_for_the_usual_temporary_name(self):
+        """A 250-byte name leaves no room for ".NAME.ferry-XXXXXX" within
+        NAME_MAX: the download goes through a shorter temporary name."""
+        name = "n" * 246 + ".bin"
+        make_file(self.rpath(name), 300000, seed=12)
+        p = self.oneshot("get", name)
+        self.assertOk(p)
+        self.assertEqual(sha256_file(self.lpath(name)), sha256_file(self.rpath(name)))
+        self.assertEqual(os.listdir(self.local), [name])
+
     def test_get_to_stdout(self):
         with open(self.rpath("hello.txt"), "wb") as f:
             f.write(b"hello, ferry\n")
