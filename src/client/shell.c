@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #define SHELL_PROMPT "ftp> "
 #define SHELL_HISTORY_LINES 1000
@@ -106,53 +108,153 @@ static int remote_matches(const char *dir, const char *prefix, struct matches *m
 	return rc;
 }
 
-static char **complete_remote(const char *text)
+/* Remote names starting with path (a directory part and the start of a
+ * name). A lone directory is replaced by its contents, so the line goes
+ * on inside it instead of getting a blank after the slash. */
+static int remote_candidates(const char *path, struct matches *m)
 {
-	struct matches m = {0};
-	const char *leaf = transfer_leaf(text);
+	const char *leaf = transfer_leaf(path);
 	char dir[FERRY_PATH_MAX];
-	size_t dirlen = (size_t)(leaf - text);
+	size_t dirlen = (size_t)(leaf - path);
 	if (dirlen >= sizeof dir)
-		return NULL;
-	memcpy(dir, text, dirlen);
+		return -ENAMETOOLONG;
+	memcpy(dir, path, dirlen);
 	dir[dirlen] = '\0';
-	if (remote_matches(dir, leaf, &m) != 0 || m.n == 0) {
-		matches_free(&m);
-		return NULL;
-	}
-	/* A lone directory: offer its contents, so the line goes on inside it
-	 * instead of getting a blank after the slash. */
-	if (m.n == 1 && m.v[1][strlen(m.v[1]) - 1] == '/') {
+	int rc = remote_matches(dir, leaf, m);
+	if (rc == 0 && m->n == 1 && m->v[1][strlen(m->v[1]) - 1] == '/') {
 		struct matches inner = {0};
-		if (remote_matches(m.v[1], "", &inner) == 0 && inner.n > 0) {
-			matches_free(&m);
-			m = inner;
+		if (remote_matches(m->v[1], "", &inner) == 0 && inner.n > 0) {
+			matches_free(m);
+			*m = inner;
 		} else {
 			matches_free(&inner);
 		}
 	}
-	/* [0]: the longest common prefix of the matches. */
-	size_t common = strlen(m.v[1]);
-	for (size_t i = 2; i <= m.n; i++) {
+	return rc;
+}
+
+/* Local names starting with path, directories with a slash. */
+static int local_candidates(const char *path, struct matches *m)
+{
+	int rc = 0;
+	char *name;
+	for (int state = 0; rc == 0 && (name = rl_filename_completion_function(path, state)) != NULL; state++) {
+		struct stat st;
+		bool is_dir = stat(name, &st) == 0 && S_ISDIR(st.st_mode);
+		rc = matches_add(m, "", name, is_dir);
+		free(name);
+	}
+	return rc;
+}
+
+/* Byte offset of character number chars in line: the line editor counts
+ * the word it replaces in characters, the buffer holds bytes. */
+static size_t byte_offset(const char *line, size_t len, int chars)
+{
+	mbstate_t ps;
+	memset(&ps, 0, sizeof ps);
+	size_t off = 0;
+	for (int i = 0; i < chars && off < len; i++) {
+		size_t k = mbrlen(line + off, len - off, &ps);
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+			k = 1; /* a byte the editor could not decode stands for itself */
+			memset(&ps, 0, sizeof ps);
+		}
+		off += k;
+	}
+	return off;
+}
+
+/* The word under the cursor as typed, and the part of the line the line
+ * editor will replace with a completion (from 'from' to the cursor). */
+struct typed_word {
+	const char *line;      /* the line up to the cursor */
+	size_t from;           /* where the editor's replacement starts */
+	struct words_tail tail;
+	size_t raw_end;        /* the typed word ends here (a final escaping backslash left out) */
+	struct buf value;      /* what the typed word means: quotes and escapes undone */
+};
+
+/* Writes candidate (which starts with the typed word's value) as the
+ * editor's replacement: the line as typed from 'from' (the editor may
+ * start inside the word, or before it) to the word's end, then the rest
+ * of candidate quoted the way the word left off, so that the shell's own
+ * splitter reads candidate back. A whole name (single, not a directory)
+ * closes a quote left open. NULL when that cannot be written. */
+static char *replacement(const struct typed_word *w, const char *candidate, bool single)
+{
+	if (w->from > w->raw_end || strncmp(candidate, w->value.data, w->value.len) != 0)
+		return NULL;
+	struct buf b;
+	buf_init(&b, FERRY_LINE_MAX);
+	int rc = buf_append(&b, w->line + w->from, w->raw_end - w->from);
+	if (rc == 0)
+		rc = words_quote_in(&b, candidate + w->value.len, w->tail.quote);
+	size_t clen = strlen(candidate);
+	if (rc == 0 && single && w->tail.quote && clen && candidate[clen - 1] != '/')
+		rc = buf_append(&b, &w->tail.quote, 1);
+	char *out = rc == 0 ? strndup(b.data ? b.data : "", b.len) : NULL;
+	buf_free(&b);
+	return out;
+}
+
+/* Reads the word under the cursor from the line editor's buffer. */
+static int typed_word_read(struct typed_word *w, int editor_start, char *line, size_t linecap)
+{
+	size_t cursor = rl_point > 0 ? (size_t)rl_point : 0;
+	if (cursor >= linecap)
+		return -ENAMETOOLONG;
+	memcpy(line, rl_line_buffer, cursor);
+	line[cursor] = '\0';
+	w->line = line;
+	buf_init(&w->value, FERRY_LINE_MAX);
+	int rc = words_tail(line, &w->tail, &w->value);
+	if (rc == 0)
+		rc = buf_append(&w->value, "", 1) == 0 ? 0 : -ENOMEM; /* a C string */
+	if (rc != 0) {
+		buf_free(&w->value);
+		return rc;
+	}
+	w->value.len--;
+	w->raw_end = cursor - (w->tail.escape ? 1 : 0);
+	w->from = byte_offset(line, cursor, editor_start);
+	return 0;
+}
+
+/* The readline match array for the candidates in m: [1..] the
+ * replacements, [0] their longest common prefix. */
+static char **editor_matches(const struct typed_word *w, struct matches *m)
+{
+	bool single = m->n == 1;
+	for (size_t i = 1; i <= m->n; i++) {
+		char *r = replacement(w, m->v[i], single);
+		if (!r) {
+			matches_free(m);
+			return NULL;
+		}
+		free(m->v[i]);
+		m->v[i] = r;
+	}
+	size_t common = strlen(m->v[1]);
+	for (size_t i = 2; i <= m->n; i++) {
 		size_t k = 0;
-		while (k < common && m.v[i][k] == m.v[1][k])
+		while (k < common && m->v[i][k] == m->v[1][k])
 			k++;
 		common = k;
 	}
-	m.v[0] = strndup(m.v[1], common);
-	if (!m.v[0]) {
-		matches_free(&m);
+	m->v[0] = strndup(m->v[1], common);
+	if (!m->v[0]) {
+		matches_free(m);
 		return NULL;
 	}
-	return m.v;
+	return m->v;
 }
-
-/* Which argument kind the word starting at 'start' is. */
-static char argument_kind(int start)
+/* Which argument kind the word starting at byte 'start' of line is. */
+static char argument_kind(const char *line, size_t start)
 {
 	char prefix[FERRY_LINE_MAX + 1];
-	size_t n = (size_t)start < sizeof prefix - 1 ? (size_t)start : sizeof prefix - 1;
-	memcpy(prefix, rl_line_buffer, n);
+	size_t n = start < sizeof prefix - 1 ? start : sizeof prefix - 1;
+	memcpy(prefix, line, n);
 	prefix[n] = '\0';
 	struct words w;
 	if (words_split(&w, prefix) != 0)
@@ -172,23 +274,46 @@ static char argument_kind(int start)
 	return kind;
 }
 
+/* Completes the word under the cursor, read as the shell's splitter reads
+ * it (quotes, backslashes), and inserts names written the same way: "get
+ * my<Tab>" gives "get my\ file.txt", "get \"my<Tab>" gives "get \"my
+ * file.txt\"". */
 static char **complete(const char *text, int start, int end)
 {
 	(void)end;
 	rl_attempted_completion_over = 1;
 	rl_completion_append_character = ' ';
-	switch (argument_kind(start)) {
+	char line[FERRY_LINE_MAX + 1];
+	struct typed_word w;
+	if (typed_word_read(&w, start, line, sizeof line) != 0)
+		return NULL;
+	struct matches m = {0};
+	int rc = -ENOENT;
+	switch (argument_kind(line, w.tail.start)) {
 	case 'c':
+		buf_free(&w.value);
 		return rl_completion_matches(text, command_generator);
 	case 'l':
-		return rl_completion_matches(text, rl_filename_completion_function);
+		rc = local_candidates(w.value.data, &m);
+		break;
 	case 'r':
-		if (completing->ftp.state != FTPC_LOGGED_IN)
-			return NULL;
-		return complete_remote(text);
+		if (completing->ftp.state == FTPC_LOGGED_IN)
+			rc = remote_candidates(w.value.data, &m);
+		break;
 	default:
-		return NULL;
+		break;
 	}
+	char **v = NULL;
+	if (rc == 0 && m.n > 0) {
+		/* A lone directory goes on inside, with no blank after it. */
+		if (m.n == 1 && m.v[1][strlen(m.v[1]) - 1] == '/')
+			rl_completion_append_character = '\0';
+		v = editor_matches(&w, &m);
+	} else {
+		matches_free(&m);
+	}
+	buf_free(&w.value);
+	return v;
 }
 
 static void history_path(char *out, size_t outlen)

@@ -96,17 +96,61 @@ int words_split(struct words *w, const char *line)
 
 int words_quote(struct buf *out, const char *s)
 {
+	return words_quote_in(out, s, 0);
+}
+
+/* Whether byte c needs a backslash inside the quote open (none: 0) for
+ * the splitter to read it back as itself; in single quotes none does. */
+static bool needs_backslash(char c, char quote)
+{
+	if (quote == '"')
+		return strchr("\"\\$", c) != NULL;
+	return quote == 0 && (is_blank(c) || strchr("\"'\\", c));
+}
+
+int words_quote_in(struct buf *out, const char *s, char quote)
+{
 	for (; *s; s++) {
-		if (is_blank(*s) || strchr("\"'\\", *s)) {
-			int rc = buf_append(out, "\\", 1);
-			if (rc)
-				return rc;
+		int rc;
+		if (quote == '\'' && *s == '\'') {
+			rc = buf_appends(out, "'\\''"); /* close, an escaped quote, reopen */
+		} else {
+			rc = needs_backslash(*s, quote) ? buf_append(out, "\\", 1) : 0;
+			if (rc == 0)
+				rc = buf_append(out, s, 1);
 		}
-		int rc = buf_append(out, s, 1);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+int words_tail(const char *line, struct words_tail *t, struct buf *value)
+{
+	size_t n = strlen(line);
+	t->start = words_last_start(line);
+	t->quote = 0;
+	t->escape = false;
+	enum split_state st = S_WORD;
+	int rc = 0;
+	for (size_t i = t->start; rc == 0 && i < n; i++) {
+		char c = line[i];
+		if (st == S_WORD && c == '"') {
+			st = S_DQUOTE;
+		} else if (st == S_WORD && c == '\'') {
+			st = S_SQUOTE;
+		} else if ((st == S_DQUOTE && c == '"') || (st == S_SQUOTE && c == '\'')) {
+			st = S_WORD;
+		} else if (c == '\\' && st != S_SQUOTE && i + 1 == n) {
+			t->escape = true; /* escapes what the completion adds */
+		} else if (c == '\\' && (st == S_WORD || strchr("\"\\$", line[i + 1]))) {
+			rc = buf_append(value, &line[++i], 1);
+		} else {
+			rc = buf_append(value, &c, 1);
+		}
+	}
+	t->quote = st == S_DQUOTE ? '"' : st == S_SQUOTE ? '\'' : 0;
+	return rc;
 }
 
 size_t words_last_start(const char *line)

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A shell command needs a handful of words; mget/mput with many globs a
@@ -35,6 +36,21 @@ void words_free(struct words *w);
 /* Appends s to out quoted so that words_split gives s back as one word:
  * bytes that are special (blanks, quotes, backslash) get a backslash. */
 int words_quote(struct buf *out, const char *s) FERRY_WUR;
+
+/* The same, for a word inside an open quote (quote '"' or '\'') or
+ * outside any (0): what tab completion adds to a word typed so far. */
+int words_quote_in(struct buf *out, const char *s, char quote) FERRY_WUR;
+
+/* The last word of a line cut off where the cursor is, for tab completion. */
+struct words_tail {
+	size_t start; /* the byte where it starts (strlen(line) after a blank) */
+	char quote;   /* the quote still open at the end: '"', '\'' or 0 */
+	bool escape;  /* the line ends in a backslash that escapes the next byte */
+};
+/* Fills t and appends the word's value so far (quotes and escapes
+ * undone, a final escaping backslash left out) to value. 0 or -ENOMEM
+ * (value's limit). */
+int words_tail(const char *line, struct words_tail *t, struct buf *value) FERRY_WUR;
 
 /* Index of the byte where the last word of line starts (strlen(line) when
  * the line ends in a blank), for tab completion. */

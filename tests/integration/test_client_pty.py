@@ -254,6 +254,42 @@ class ShellSuite:
         s.type(b"\x04")  # ^D on an empty line ends the shell
         self.assertEqual(s.wait(), 0)
 
+    def test_completion_quotes_names_as_the_shell_reads_them(self):
+        """Completed names are written the way the shell splits words: a
+        blank, quote or backslash escaped, or continued inside a quote the
+        word opened; "with space.txt" never becomes REMOTE and LOCAL."""
+        odd = "odd \"name\" it's\\.txt"
+        for name, body in (("with space.txt", b"space\n"), (odd, b"odd\n")):
+            with open(self.rpath(name), "wb") as f:
+                f.write(body)
+        with open(self.lpath("local file.txt"), "wb") as f:
+            f.write(b"local\n")
+        s = self.shell()
+        s.read_until(PROMPT)
+        for keys, local, body in ((b"get with\t\r", "with space.txt", b"space\n"),
+                                  (b"get \"with\t\r", "with space.txt", b"space\n"),
+                                  (b"get with\\ sp\t\r", "with space.txt", b"space\n"),
+                                  (b"get od\t\r", odd, b"odd\n"),
+                                  (b"get 'od\tsq.txt\r", "sq.txt", b"odd\n"),
+                                  (b"get \"od\tdq.txt\r", "dq.txt", b"odd\n")):
+            s.type(keys)
+            s.read_until(PROMPT)
+            with open(self.lpath(local), "rb") as f:
+                self.assertEqual(f.read(), body, keys)
+            os.unlink(self.lpath(local))
+        s.type(b"put local\\ f\t\r")
+        s.read_until(PROMPT)
+        with open(self.rpath("local file.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"local\n")
+        os.unlink(self.rpath("local file.txt"))
+        s.type(b"put 'loc\t\r")
+        s.read_until(PROMPT)
+        with open(self.rpath("local file.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"local\n")
+        self.assertEqual(sorted(os.listdir(self.local)), ["local file.txt"])
+        s.type(b"bye\r")
+        self.assertEqual(s.wait(), 0)
+
     def test_completion_leaves_out_names_that_drive_the_terminal(self):
         """In a UTF-8 locale the line editor would insert and list any
         name; one holding U+009B (CSI) is not offered, one with other

@@ -3,6 +3,7 @@
 #include "words.h"
 
 #include <errno.h>
+#include <string.h>
 
 static int split(struct words *w, const char *line)
 {
@@ -83,6 +84,36 @@ TEST(words_last_start_finds_the_open_word)
 	CHECK(words_last_start("ge") == 0);
 }
 
+/* words_tail reads a word cut off at the cursor; completing it with
+ * words_quote_in (and the closing quote) gives back the whole name. */
+TEST(words_tail_and_continued_quoting)
+{
+	const char *name = "my \"odd\" it's\\.txt";
+	const char *typed[] = {"get my", "get my\\ \\\"o", "get \"my \\\"od", "get 'my \"odd", "get my\\", "get "};
+	for (size_t i = 0; i < sizeof typed / sizeof typed[0]; i++) {
+		struct words_tail t;
+		struct buf value, line;
+		buf_init(&value, 1024);
+		buf_init(&line, 1024);
+		CHECK(words_tail(typed[i], &t, &value) == 0);
+		CHECK(strncmp(name, value.data ? value.data : "", value.len) == 0);
+		size_t end = strlen(typed[i]) - (t.escape ? 1 : 0);
+		CHECK(buf_append(&line, typed[i], end) == 0);
+		CHECK(words_quote_in(&line, name + value.len, t.quote) == 0);
+		if (t.quote)
+			CHECK(buf_append(&line, &t.quote, 1) == 0);
+		CHECK(buf_append(&line, "", 1) == 0);
+		struct words w;
+		CHECK(split(&w, line.data) == 0);
+		CHECK(w.argc == 2);
+		if (w.argc == 2)
+			CHECK_STR(w.argv[1], name);
+		words_free(&w);
+		buf_free(&value);
+		buf_free(&line);
+	}
+}
+
 int main(void)
 {
 	RUN_ONE(words_plain_and_blanks);
@@ -90,5 +121,6 @@ int main(void)
 	RUN_ONE(words_errors);
 	RUN_ONE(words_quote_roundtrip);
 	RUN_ONE(words_last_start_finds_the_open_word);
+	RUN_ONE(words_tail_and_continued_quoting);
 	return check_tests_failed ? 1 : 0;
 }
