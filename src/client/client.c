@@ -152,6 +152,8 @@ int client_login(struct client *cl, const char *user, const char *pass)
 		return client_fail_ftp(cl, "login");
 	client_note_reply(cl);
 	ftpc_features(&cl->ftp);
+	cl->remote_dir[0] = '\0';
+	cl->remote_dir_known = true;
 	return 0;
 }
 
@@ -174,5 +176,13 @@ int client_reconnect(struct client *cl, const char *dir)
 		rc = client_fail_ftp(cl, "reconnect");
 		ftpc_quit(&cl->ftp);
 	}
+	if (rc == 0 && dir != cl->remote_dir)
+		snprintf(cl->remote_dir, sizeof cl->remote_dir, "%s", dir);
 	return rc;
+}
+
+void client_track_dir(struct client *cl)
+{
+	cl->remote_dir_known = cl->retries > 0 &&
+			       ftpc_pwd(&cl->ftp, cl->remote_dir, sizeof cl->remote_dir) == 0;
 }

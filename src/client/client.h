@@ -48,6 +48,11 @@ struct client {
 	const char *password; /* --password, or NULL */
 	int retries;          /* a cut transfer is tried again this many times (--retries) */
 	char login_pass[FERRY_LINE_MAX]; /* the password of the last login, for reconnects */
+	/* The remote directory a reconnect returns to ("" the login
+	 * directory), known after a login and, with --retries, after cd; a
+	 * transfer asks PWD when it is not known. */
+	char remote_dir[FERRY_PATH_MAX];
+	bool remote_dir_known;
 };
 
 void client_init(struct client *cl, int timeout_ms);
@@ -77,5 +82,10 @@ int client_login(struct client *cl, const char *user, const char *pass);
  * server, logs in as the same user (passwords as client_login finds them)
  * and changes to dir when it is not empty. 0 or -1. */
 int client_reconnect(struct client *cl, const char *dir);
+/* After a command that may have changed the remote directory: with
+ * --retries, PWD says which one it is now (a reconnect returns there
+ * even when the connection is found lost before a transfer could ask);
+ * otherwise it is no longer known. */
+void client_track_dir(struct client *cl);
 
 #endif

@@ -107,14 +107,18 @@ static int cmd_nlist(struct client *cl, int argc, char **argv)
 static int cmd_cd(struct client *cl, int argc, char **argv)
 {
 	(void)argc;
-	return simple(cl, "CWD", argv[1]);
+	int rc = simple(cl, "CWD", argv[1]);
+	client_track_dir(cl);
+	return rc;
 }
 
 static int cmd_cdup(struct client *cl, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return simple(cl, "CDUP", NULL);
+	int rc = simple(cl, "CDUP", NULL);
+	client_track_dir(cl);
+	return rc;
 }
 
 /* 257 "/a ""quoted"" dir" is the current directory -> /a "quoted" dir;
@@ -535,6 +539,8 @@ static int cmd_quote(struct client *cl, int argc, char **argv)
 	char line[FERRY_LINE_MAX + 1];
 	if (join_words(line, sizeof line, NULL, argc, argv, 1) != 0)
 		return client_fail(cl, "%s: line too long", argv[0]);
+	/* A directory change behind ferry's back (quote CWD) is not followed. */
+	cl->remote_dir_known = false;
 	return print_reply_of(cl, ftpc_command(&cl->ftp, "%s", line));
 }
 

@@ -299,12 +299,31 @@ static int prepare_retry(struct client *cl, const char *what, const char *next, 
 	return rc == 0 ? 0 : -1;
 }
 
-/* The remote directory a retry returns to after a reconnect ("" when the
- * server will not say: the login directory then). */
-static void remember_home(struct client *cl, char *home, size_t len)
+/* The remote directory a retry returns to after a reconnect: the one cd
+ * last went to, else what PWD says now ("" when the server will not say:
+ * the login directory then). False when it cannot be known because the
+ * connection is lost already: a reconnect could land anywhere. */
+static bool remember_home(struct client *cl, char *home, size_t len)
 {
+	if (cl->remote_dir_known) {
+		snprintf(home, len, "%s", cl->remote_dir);
+		return true;
+	}
 	if (ftpc_pwd(&cl->ftp, home, len) != 0)
 		home[0] = '\0';
+	return cl->ftp.state != FTPC_DISCONNECTED;
+}
+
+/* A step before the transfer (TYPE, SIZE) found the control connection
+ * lost, as when the server ended an idle session (vsftpd's "421
+ * Timeout."): with retries left and a known directory to return to
+ * (home not NULL), connects again so that the step can be done again.
+ * 0 then; otherwise the caller fails with cl->ftp.err. */
+static int reconnect_for_retry(struct client *cl, const char *what, const char *home, int *attempt)
+{
+	if (cl->ftp.state != FTPC_DISCONNECTED || !home || *attempt >= cl->retries)
+		return -1;
+	return prepare_retry(cl, what, "connecting again", home, (*attempt)++);
 }
 
 static void print_summary(struct client *cl, struct progress *p, bool sent, bool to_stdout)
@@ -395,10 +414,17 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 	if (resume && to_stdout)
 		return client_fail(cl, "reget: cannot resume into standard output");
 
+	const char *what = resume ? "reget" : "get";
+	char home[FERRY_PATH_MAX] = "";
+	bool home_known = cl->retries > 0 && remember_home(cl, home, sizeof home);
+	int attempt = 0; /* retries used, before the transfer and in it */
 	uint64_t offset = 0, total = 0;
-	bool have_size = !cl->ascii && ftpc_size(&cl->ftp, remote, &total) == 0;
+	bool have_size;
+	do
+		have_size = !cl->ascii && ftpc_size(&cl->ftp, remote, &total) == 0;
+	while (reconnect_for_retry(cl, what, home_known ? home : NULL, &attempt) == 0);
 	if (cl->ftp.state == FTPC_DISCONNECTED)
-		return client_fail_ftp(cl, "get");
+		return client_fail_ftp(cl, what);
 	int fd;
 	char temp[PATH_MAX] = "";
 	bool made_here = false; /* reget created the local file: gone again if nothing came */
@@ -439,7 +465,9 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 					   strerror(errno));
 	}
 
-	int rc = want_type(cl);
+	int rc;
+	while ((rc = want_type(cl)) != 0 && reconnect_for_retry(cl, what, home_known ? home : NULL, &attempt) == 0)
+		continue;
 	struct progress p;
 	char cmd[FERRY_LINE_MAX + 1];
 	int n = snprintf(cmd, sizeof cmd, "RETR %s", remote);
@@ -451,15 +479,12 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		/* A cut download resumes where our own file (temporary, or the
 		 * one reget extends) ends, in binary mode; in this remote
 		 * directory should the control connection have to be opened again. */
-		char home[FERRY_PATH_MAX] = "";
-		bool can_retry = cl->retries > 0 && !cl->ascii && (resume || *temp);
-		if (can_retry)
-			remember_home(cl, home, sizeof home);
+		bool can_retry = home_known && !cl->ascii && (resume || *temp);
 		const uint64_t start = offset; /* the local file before this get */
 		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = false, .ascii = cl->ascii,
 				       .local_name = local, .progress = &p, .cleanup_after = true};
 		progress_start(&p, to_stdout ? NULL : bar_stream(cl), remote, offset, have_size ? total : 0);
-		for (int attempt = 0;; attempt++) {
+		for (;; attempt++) {
 			p.offset = offset;
 			job.rest = offset;
 			/* One byte past SIZE is enough to know it is too much. */
@@ -518,7 +543,7 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 				snprintf(next, sizeof next, "starting again from the first byte");
 			else
 				snprintf(next, sizeof next, "resuming at byte %lld", (long long)end);
-			int pr = prepare_retry(cl, resume ? "reget" : "get", next, home, attempt);
+			int pr = prepare_retry(cl, what, next, home, attempt);
 			if (pr != 0) {
 				if (pr == -ECANCELED)
 					rc = -ECANCELED;
@@ -553,7 +578,7 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		if (made_here && stat(local, &now) == 0 && S_ISREG(now.st_mode) && now.st_size == 0)
 			unlink(local);
 		raise_pending_signal();
-		return client_fail_ftp(cl, resume ? "reget" : "get");
+		return client_fail_ftp(cl, what);
 	}
 	print_summary(cl, &p, false, to_stdout);
 	raise_pending_signal(); /* one that came as the last reply was read */
@@ -577,13 +602,19 @@ static int put_caught(struct client *cl, const char *local, const char *remote, 
 		close(fd);
 		return client_fail(cl, "local: cannot send %s: %s", local, strerror(e));
 	}
+	char home[FERRY_PATH_MAX] = "";
+	bool home_known = cl->retries > 0 && remember_home(cl, home, sizeof home);
+	int attempt = 0; /* retries used, before the transfer and in it */
 	uint64_t offset = 0;
 	if (mode == PUT_RESUME) {
 		if (cl->ascii) {
 			close(fd);
 			return client_fail(cl, "reput: resuming needs binary mode (type is ascii)");
 		}
-		int s = ftpc_size(&cl->ftp, remote, &offset);
+		int s;
+		do
+			s = ftpc_size(&cl->ftp, remote, &offset);
+		while (reconnect_for_retry(cl, what, home_known ? home : NULL, &attempt) == 0);
 		if (s < 0 || (s > 0 && s != R_NO_FILE)) {
 			close(fd);
 			return client_fail_ftp(cl, what);
@@ -612,7 +643,9 @@ static int put_caught(struct client *cl, const char *local, const char *remote, 
 		close(fd);
 		return client_fail(cl, "%s: %s: name too long", what, remote);
 	}
-	int rc = want_type(cl);
+	int rc;
+	while ((rc = want_type(cl)) != 0 && reconnect_for_retry(cl, what, home_known ? home : NULL, &attempt) == 0)
+		continue;
 	struct progress p;
 	progress_start(&p, bar_stream(cl), local, offset, S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	if (rc == 0) {
@@ -620,13 +653,10 @@ static int put_caught(struct client *cl, const char *local, const char *remote, 
 		 * of a cut upload differs (ferryd nothing, others a part, or the
 		 * old file), so no offset on the server can be trusted. APPE and
 		 * reput are not repeated: a part may already have been added. */
-		char home[FERRY_PATH_MAX] = "";
-		bool can_retry = cl->retries > 0 && mode == PUT_STORE && S_ISREG(st.st_mode);
-		if (can_retry)
-			remember_home(cl, home, sizeof home);
+		bool can_retry = home_known && mode == PUT_STORE && S_ISREG(st.st_mode);
 		struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = true, .ascii = cl->ascii,
 				       .local_name = local, .progress = &p};
-		for (int attempt = 0;; attempt++) {
+		for (;; attempt++) {
 			rc = run_copy(cl, &job);
 			if (rc == 0 || !can_retry || attempt >= cl->retries || !worth_retrying(rc, &job))
 				break;

@@ -326,6 +326,30 @@ class TestHostileServer(ClientErrorCase):
         self.assertOneLine(p, r"^get: .*PASV")
         self.assertLess(time.monotonic() - t0, 3)
 
+    def test_retries_reconnect_when_an_idle_session_was_dropped(self):
+        """The server ended the idle session (421, closed) before the
+        transfer began: --retries connects again, returns to /sub (known
+        from cd; PWD cannot be asked any more) and carries on."""
+        s = self.fake("idle421")
+        p = run_ferry(["--timeout", "5", "--retries", "1", "127.0.0.1", str(s.port)],
+                      input="cd sub\nget payload.bin\n", cwd=self.tmp, env={"HOME": self.tmp}, timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertRegex(err(p), r"(?m)^get: 421 Timeout\.; connecting again \(retry 1 of 1\)$")
+        with open(os.path.join(self.tmp, "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
+        s2 = self.fake("idle421")
+        with open(os.path.join(self.tmp, "up.bin"), "wb") as f:
+            f.write(bytes(range(256)) * 4096)
+        p = self.ferry("-v", "--timeout", "5", "--retries", "1", "127.0.0.1", str(s2.port), "put", "up.bin",
+                       timeout=60)
+        self.assertEqual(p.returncode, 0, err(p))
+        self.assertRegex(err(p), r"(?m)^put: 421 Timeout\.; connecting again \(retry 1 of 1\)$")
+        self.assertRegex(err(p), r"(?m)^<-- 226 got 1048576 bytes in ")
+        # without --retries the loss is final, as before
+        s3 = self.fake("idle421")
+        p = self.ferry("--timeout", "5", "127.0.0.1", str(s3.port), "get", "payload.bin", timeout=60)
+        self.assertOneLine(p, r"^get: 421 Timeout\.$")
+
     def test_reconnect_with_a_long_password(self):
         # a 300-byte password survives for the reconnect
         s = self.fake("drop_once")

@@ -44,6 +44,7 @@ lst = socket.socket(); lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 lst.bind((HOST, port)); lst.listen(8)
 RETRS = [0]   # RETRs served so far, over every session of this server
 EPSVS = [0]   # EPSVs answered so far (epsv425_once)
+IDLE_DROPS = [0]  # sessions ended as idle (idle421)
 
 def serve(c):
     f = c.makefile("rb")
@@ -96,6 +97,11 @@ def serve(c):
             # in the middle would slip in to be read as protected ones
             c.sendall(b"234 go ahead\r\n230 INJECTED\r\n257 \"/INJECTED\"\r\n")
             time.sleep(10); return
+        elif verb == "TYPE" and mode == "idle421" and IDLE_DROPS[0] == 0:
+            # vsftpd's idle_session_timeout: the first command after a
+            # pause is answered so, and the connection closed
+            IDLE_DROPS[0] += 1
+            send("421 Timeout."); return
         elif verb in ("TYPE", "NOOP"):
             send("200 ok")
         elif verb == "SYST" and mode == "multiline":
@@ -105,10 +111,10 @@ def serve(c):
             for i in range(300):         # preliminary replies, never a final one
                 send("150 still working"); time.sleep(0.2)
             return
-        elif verb == "CWD" and mode in ("cut_twice", "drop_once"):
+        elif verb == "CWD" and mode in ("cut_twice", "drop_once", "idle421"):
             cwd = arg if arg.startswith("/") else cwd.rstrip("/") + "/" + arg
             send("250 ok")
-        elif verb == "PWD" and mode in ("cut_twice", "drop_once"):
+        elif verb == "PWD" and mode in ("cut_twice", "drop_once", "idle421"):
             send('257 "%s" is the current directory' % cwd)
         elif verb == "REST":
             rest = int(arg); send("350 restarting at %d" % rest)
@@ -116,6 +122,8 @@ def serve(c):
             send("550 no SIZE here" if mode in ("cut_nosize_norest", "retr550") else "213 %d" % len(PAYLOAD))
         elif verb == "RETR" and mode == "retr550":
             send("550 no such file")
+        elif verb == "RETR" and mode == "idle421" and cwd != "/sub":
+            send("550 no such file in %s" % cwd)
         elif verb == "EPSV" and mode == "epsv425_once" and EPSVS[0] > 0:
             data_lst = socket.socket(); data_lst.bind((HOST, 0)); data_lst.listen(1)
             send("229 Entering Extended Passive Mode (|||%d|)" % data_lst.getsockname()[1])
