@@ -387,6 +387,32 @@ static int check_server_named(struct client *cl, const char **local)
 	return client_fail(cl, "get: %s: not a regular file here; not written", *local);
 }
 
+/* mget of a name NLST listed that RETR refused with 550: NLST lists
+ * directories and files alike, and most servers refuse RETR of a
+ * directory as of a missing file. When CWD into it works (and back to
+ * where PWD says we are), it is a directory: skipped with a note, as lftp
+ * does, and 1. 0: not a directory, cl->ftp.err as it was. -1: the session
+ * could not return to its directory and is closed (said why). */
+static int skip_if_directory(struct client *cl, const char *remote)
+{
+	char why[FTPC_ERR_MAX], here[FERRY_PATH_MAX];
+	memcpy(why, cl->ftp.err, sizeof why);
+	if (cl->ftp.state != FTPC_LOGGED_IN || ftpc_pwd(&cl->ftp, here, sizeof here) != 0 ||
+	    ftpc_command_ok(&cl->ftp, "CWD %s", remote) != 0) {
+		memcpy(cl->ftp.err, why, sizeof why);
+		return 0;
+	}
+	if (ftpc_command_ok(&cl->ftp, "CWD %s", here) != 0) {
+		/* Commands after this one must not run in another directory. */
+		client_fail(cl, "get: %s is a directory, and going back to %s failed: %s; closing the session",
+			    remote, here, cl->ftp.err);
+		ftpc_quit(&cl->ftp);
+		return -1;
+	}
+	client_note(cl, "%s: a directory, skipped", remote);
+	return 1;
+}
+
 static int get_caught(struct client *cl, const char *remote, const char *local, enum get_mode mode)
 {
 	char target[PATH_MAX];
@@ -414,7 +440,11 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 	if (resume && to_stdout)
 		return client_fail(cl, "reget: cannot resume into standard output");
 
+	/* mget's failure lines name the file: the user typed a pattern. */
+	char named[FERRY_PATH_MAX + 8];
 	const char *what = resume ? "reget" : "get";
+	if (mode == GET_SERVER_NAMED && snprintf(named, sizeof named, "get: %s", remote) < (int)sizeof named)
+		what = named;
 	char home[FERRY_PATH_MAX] = "";
 	bool home_known = cl->retries > 0 && remember_home(cl, home, sizeof home);
 	int attempt = 0; /* retries used, before the transfer and in it */
@@ -578,6 +608,11 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		if (made_here && stat(local, &now) == 0 && S_ISREG(now.st_mode) && now.st_size == 0)
 			unlink(local);
 		raise_pending_signal();
+		if (mode == GET_SERVER_NAMED && rc == R_NO_FILE) {
+			int dir = skip_if_directory(cl, remote);
+			if (dir != 0)
+				return dir > 0 ? 0 : -1;
+		}
 		return client_fail_ftp(cl, what);
 	}
 	print_summary(cl, &p, false, to_stdout);

@@ -350,6 +350,21 @@ class TestHostileServer(ClientErrorCase):
         p = self.ferry("--timeout", "5", "127.0.0.1", str(s3.port), "get", "payload.bin", timeout=60)
         self.assertOneLine(p, r"^get: 421 Timeout\.$")
 
+    def test_mget_over_nlst_skips_directories_and_names_failures(self):
+        """Without MLSD, NLST lists a directory like a file: its RETR 550 is
+        followed by CWD into it (and back), and it is skipped; a file that
+        cannot be read fails with a line that names it."""
+        s = self.fake("nlst_dirs")
+        p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "mget", "*", timeout=60)
+        self.assertEqual(p.returncode, 1, err(p))
+        lines = [l for l in err(p).splitlines() if not l.startswith(("-->", "<--", "***"))]
+        self.assertEqual(lines, ["get: gone.bin: 550 Failed to open file."])
+        self.assertIn("--> CWD subdir", err(p))
+        self.assertRegex(err(p), r"(?m)^--> CWD /$")
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["a.bin", "b.bin"])
+        with open(os.path.join(self.tmp, "b.bin"), "rb") as f:
+            self.assertEqual(f.read(), bytes(range(256)) * 4096)
+
     def test_reconnect_with_a_long_password(self):
         # a 300-byte password survives for the reconnect
         s = self.fake("drop_once")

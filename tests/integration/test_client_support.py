@@ -116,6 +116,17 @@ def serve(c):
             send("250 ok")
         elif verb == "PWD" and mode in ("cut_twice", "drop_once", "idle421"):
             send('257 "%s" is the current directory' % cwd)
+        elif mode == "nlst_dirs" and verb == "CWD":
+            # NLST only (no MLST): "subdir" is a directory, "gone.bin" a
+            # file that cannot be read; both refuse SIZE and RETR with 550
+            if arg in ("subdir", "/"):
+                cwd = "/" if arg == "/" else "/subdir"; send("250 ok")
+            else:
+                send("550 Failed to change directory.")
+        elif mode == "nlst_dirs" and verb == "PWD":
+            send('257 "%s" is the current directory' % cwd)
+        elif mode == "nlst_dirs" and verb in ("SIZE", "RETR") and arg in ("subdir", "gone.bin"):
+            send("550 Failed to open file." if verb == "RETR" else "550 Could not get file size.")
         elif verb == "REST":
             rest = int(arg); send("350 restarting at %d" % rest)
         elif verb == "SIZE":
@@ -210,6 +221,8 @@ def serve(c):
                 d.sendall(b"dlink\r\nfifo\r\n-\r\nsub\r\nok.bin\r\nnul\x00ok.bin\r\n")
             elif mode == "unsafe_names":
                 d.sendall(b"../evil\r\n/tmp/abs-evil\r\nsub/inner\r\n..\r\nok.bin\r\n")
+            elif mode == "nlst_dirs":
+                d.sendall(b"a.bin\r\nsubdir\r\ngone.bin\r\nb.bin\r\n")
             elif mode == "mlsd_empty":
                 d.sendall(b"type=file;size=3; \r\n")  # an entry without a name
             elif mode == "names_c1":
