@@ -131,7 +131,10 @@ static int url_mode(struct client *cl, const char *text, const char *local, cons
 		}
 		rc = transfer_put(cl, upload, remote, PUT_STORE);
 	} else if (plen == 0 || u.path[plen - 1] == '/') {
-		rc = transfer_listing_show(cl, "LIST", plen ? u.path : NULL);
+		if (local && strcmp(local, "-") != 0)
+			rc = transfer_listing_save(cl, "LIST", plen ? u.path : NULL, local);
+		else
+			rc = transfer_listing_show(cl, "LIST", plen ? u.path : NULL);
 	} else {
 		rc = transfer_get(cl, u.path, local, GET_NEW);
 	}

@@ -371,6 +371,32 @@ static void take_place_of(int fd, const char *local)
 	(void)fchmod(fd, mode);
 }
 
+/* Creates the temporary file a download into local goes to, its name in
+ * temp. The file descriptor, or -1 after saying why. */
+static int temp_create(struct client *cl, const char *local, char *temp, size_t len)
+{
+	if (temp_template(local, temp, len) != 0)
+		return client_fail(cl, "local: %s: name too long", local);
+	int fd = mkostemp(temp, O_CLOEXEC);
+	if (fd < 0) /* never written in place: a cut download would be left under its name */
+		return client_fail(cl, "local: cannot create a temporary file beside %s: %s", local,
+				   strerror(errno));
+	return fd;
+}
+
+/* Puts the finished (fsynced) temporary file temp in local's place. 0, or
+ * -EIO with cl->ftp.err saying why. */
+static int temp_install(struct client *cl, int fd, const char *temp, const char *local)
+{
+	take_place_of(fd, local);
+	if (rename(temp, local) != 0) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: cannot rename to %.300s: %s", local,
+			 strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
 /* mget's local names come from the server's listing: each must name a
  * regular file here (or nothing yet), never standard output, a directory
  * to write into, or a FIFO or device to write through, be it directly or
@@ -487,12 +513,9 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		if (fd < 0)
 			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
 	} else {
-		if (temp_template(local, temp, sizeof temp) != 0)
-			return client_fail(cl, "local: %s: name too long", local);
-		fd = mkostemp(temp, O_CLOEXEC);
-		if (fd < 0) /* never written in place: a cut download would be left under its name */
-			return client_fail(cl, "local: cannot create a temporary file beside %s: %s", local,
-					   strerror(errno));
+		fd = temp_create(cl, local, temp, sizeof temp);
+		if (fd < 0)
+			return -1;
 	}
 
 	int rc;
@@ -589,14 +612,8 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
 		rc = -EIO;
 	}
-	if (rc == 0 && *temp) {
-		take_place_of(fd, local);
-		if (rename(temp, local) != 0) {
-			snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: cannot rename to %.300s: %s", local,
-				 strerror(errno));
-			rc = -EIO;
-		}
-	}
+	if (rc == 0 && *temp)
+		rc = temp_install(cl, fd, temp, local);
 	if (!to_stdout && close(fd) != 0 && rc == 0) {
 		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
 		rc = -EIO;
@@ -790,6 +807,60 @@ int transfer_listing_show(struct client *cl, const char *verb, const char *path)
 		return client_fail_ftp(cl, NULL);
 	}
 	return 0;
+}
+
+/* A listing into local, as a download is stored: through a temporary
+ * file renamed over it once complete; a FIFO or device in place. */
+static int listing_save_caught(struct client *cl, const char *cmd, const char *local)
+{
+	char temp[PATH_MAX] = "";
+	struct stat st;
+	bool exists = stat(local, &st) == 0;
+	if (exists && S_ISDIR(st.st_mode))
+		return client_fail(cl, "local: %s is a directory: give a file name for the listing", local);
+	int fd;
+	if (exists && !S_ISREG(st.st_mode)) {
+		fd = open(local, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
+	} else {
+		fd = temp_create(cl, local, temp, sizeof temp);
+		if (fd < 0)
+			return -1;
+	}
+	struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = false, .ascii = true,
+			       .local_name = local, .cleanup_after = true};
+	int rc = run_copy(cl, &job);
+	if (rc == 0 && job.cut_tls) {
+		report_cut_tls(cl, "the listing");
+		rc = -EIO;
+	}
+	if (rc == 0 && fsync(fd) != 0 && errno != EINVAL) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
+		rc = -EIO;
+	}
+	if (rc == 0 && *temp)
+		rc = temp_install(cl, fd, temp, local);
+	if (close(fd) != 0 && rc == 0) {
+		snprintf(cl->ftp.err, sizeof cl->ftp.err, "local: %.300s: %s", local, strerror(errno));
+		rc = -EIO;
+	}
+	if (rc != 0 && *temp)
+		unlink(temp);
+	return rc == 0 ? 0 : client_fail_ftp(cl, NULL);
+}
+
+int transfer_listing_save(struct client *cl, const char *verb, const char *path, const char *local)
+{
+	char cmd[FERRY_LINE_MAX + 1];
+	int n = path ? snprintf(cmd, sizeof cmd, "%s %s", verb, path) : snprintf(cmd, sizeof cmd, "%s", verb);
+	if (n < 0 || (size_t)n >= sizeof cmd)
+		return client_fail(cl, "%s: name too long", verb);
+	interrupts_catch();
+	int rc = listing_save_caught(cl, cmd, local);
+	interrupts_restore();
+	raise_pending_signal();
+	return rc;
 }
 
 int transfer_listing_fetch(struct client *cl, const char *verb, const char *path, struct buf *out)

@@ -46,6 +46,9 @@ int transfer_put(struct client *cl, const char *local, const char *remote, enum 
 /* LIST or NLST (verb) of path (may be NULL), copied to standard output
  * with line ends made local. */
 int transfer_listing_show(struct client *cl, const char *verb, const char *path);
+/* The same into the file local, stored as get stores a download (a
+ * temporary file renamed over it once complete). */
+int transfer_listing_save(struct client *cl, const char *verb, const char *path, const char *local);
 /* verb of path into out (bounded by out's limit). 0, or the ftpc error
  * convention (c->err set), nothing printed. */
 int transfer_listing_fetch(struct client *cl, const char *verb, const char *path, struct buf *out);

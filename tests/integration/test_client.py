@@ -386,6 +386,24 @@ class ClientSuite:
         self.assertOk(p)
         self.assertEqual(p.stdout, b"up\n")
 
+    def test_url_listing_goes_to_local(self):
+        """ftp://host/dir/ LOCAL stores the listing in LOCAL, as a download
+        is stored (replacing the file whole), and prints nothing."""
+        os.mkdir(self.rpath("d"))
+        with open(self.rpath("d", "listed.txt"), "wb") as f:
+            f.write(b"x\n")
+        with open(self.lpath("listing.txt"), "wb") as f:
+            f.write(b"old listing that is longer than the new one will be, surely\n" * 20)
+        p = self.ferry(self.url("d/"), "listing.txt")
+        self.assertOk(p)
+        self.assertEqual(out(p), "")
+        with open(self.lpath("listing.txt"), "rb") as f:
+            text = f.read()
+        self.assertIn(b"listed.txt", text)
+        self.assertNotIn(b"old listing", text)
+        self.assertNotIn(b"\r\n", text)
+        self.assertNoTemp(self.local)
+
     # --- failures -------------------------------------------------------------
 
     def test_get_missing_file_leaves_nothing(self):
