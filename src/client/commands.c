@@ -663,6 +663,18 @@ static int cmd_help(struct client *cl, int argc, char **argv)
 	return 0;
 }
 
+int command_check_arity(const struct command *c, int argc)
+{
+	int nargs = argc - 1;
+	if (nargs >= c->min_args && (c->max_args < 0 || nargs <= c->max_args))
+		return 0;
+	fflush(stdout);
+	fprintf(stderr, "usage: ");
+	print_usage_line(c, stderr);
+	fputc('\n', stderr);
+	return -1;
+}
+
 int command_run(struct client *cl, int argc, char **argv)
 {
 	if (argc < 1)
@@ -673,14 +685,8 @@ int command_run(struct client *cl, int argc, char **argv)
 		reply_sanitize(argv[0], clean, sizeof clean);
 		return client_fail(cl, "unknown command \"%s\" (try help)", clean);
 	}
-	int nargs = argc - 1;
-	if (nargs < c->min_args || (c->max_args >= 0 && nargs > c->max_args)) {
-		fflush(stdout);
-		fprintf(stderr, "usage: ");
-		print_usage_line(c, stderr);
-		fputc('\n', stderr);
+	if (command_check_arity(c, argc) != 0)
 		return -1;
-	}
 	if (c->need != NEED_NOTHING && cl->ftp.state == FTPC_DISCONNECTED)
 		return client_fail(cl, "%s: not connected (use open HOST [PORT])", c->name);
 	if (c->need == NEED_LOGIN && cl->ftp.state != FTPC_LOGGED_IN)

@@ -35,6 +35,9 @@ struct command {
 
 /* The row for name or one of its aliases, or NULL. */
 const struct command *command_find(const char *name);
+/* Whether argc words (the command name first) suit c; if not, prints
+ * "usage: ..." on stderr and returns -1. */
+int command_check_arity(const struct command *c, int argc);
 /* The table, for help and completion. */
 const struct command *command_table(size_t *count);
 

@@ -287,9 +287,16 @@ int main(int argc, char **argv)
 
 	/* One-shot: connect, run one command, exit with its result. */
 	if (nargs >= 3) {
-		if (!command_find(args[2])) {
+		const struct command *c = command_find(args[2]);
+		if (!c) {
 			client_free(&cl);
 			return bad_usage("unknown command \"%s\"", args[2]);
+		}
+		/* A command line that cannot run is a usage error, found before
+		 * connecting and logging in for nothing. */
+		if (command_check_arity(c, nargs - 2) != 0) {
+			client_free(&cl);
+			return EXIT_USAGE;
 		}
 		if (client_open(&cl, args[0], port) != 0)
 			return finish(&cl, EXIT_FAILED);

@@ -69,6 +69,14 @@ class TestUsage(ClientErrorCase):
             self.assertEqual(p.returncode, 2, "%s: %s" % (args, err(p)))
             self.assertTrue(err(p).strip(), args)
 
+    def test_oneshot_with_wrong_arguments_exits_2_without_connecting(self):
+        # nothing listens on the port: a connection attempt would fail with 1
+        port = free_port()
+        for cmd in (["get"], ["rename", "a"], ["cd", "a", "b"]):
+            p = self.ferry("127.0.0.1", str(port), *cmd)
+            self.assertEqual(p.returncode, 2, "%s: %s" % (cmd, err(p)))
+            self.assertRegex(err(p).strip(), r"^usage: %s " % cmd[0])
+
     def test_commands_without_connection(self):
         p = self.ferry(input="pwd\nls\nget x\nlpwd\nbogus\nhelp\n")
         self.assertEqual(p.returncode, 1)
