@@ -353,7 +353,7 @@ static int64_t copy_out(int file_fd, int sock, SSL *ssl, const struct xfer_opts 
 			enum xfer_side *side)
 {
 	struct ascii_state st = {0};
-	uint64_t done = 0;
+	uint64_t done = 0, written = 0; /* file bytes read; bytes sent after encoding */
 	for (;;) {
 		size_t n = (size_t)xfer_want(o, done, SECURE_BUF);
 		ssize_t r = n ? io_read_some(file_fd, buf, n) : 0;
@@ -362,7 +362,7 @@ static int64_t copy_out(int file_fd, int sock, SSL *ssl, const struct xfer_opts 
 			return r;
 		}
 		if (r == 0)
-			return (int64_t)done;
+			return (int64_t)written; /* xfer_copy's count: what crossed the wire */
 		const char *out = buf;
 		size_t outlen = (size_t)r;
 		if (o->ascii) {
@@ -374,6 +374,7 @@ static int64_t copy_out(int file_fd, int sock, SSL *ssl, const struct xfer_opts 
 			*side = XFER_DST;
 			return w;
 		}
+		written += outlen;
 		done += (uint64_t)r;
 		int rc = xfer_report(o, done);
 		if (rc)

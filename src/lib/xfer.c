@@ -194,7 +194,9 @@ out:
 }
 
 /* Through a bounded buffer, converting TYPE A; done counts bytes already
- * moved (by copy_splice before it fell back). */
+ * moved (by copy_splice before it fell back). The result counts the
+ * socket's side: on the way out what was written after encoding (LF made
+ * CRLF), on the way in what was read. */
 static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfer_side *side,
 			   uint64_t done)
 {
@@ -207,6 +209,7 @@ static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfe
 	}
 	struct ascii_state st = {0};
 	int64_t result;
+	uint64_t written = done;
 	for (;;) {
 		uint64_t n = xfer_want(o, done, FERRY_XFER_BUF);
 		ssize_t r = n ? io_read_some(src, in, n) : 0;
@@ -231,8 +234,9 @@ static int64_t copy_buffer(int src, int dst, const struct xfer_opts *o, enum xfe
 			result = w;
 			break;
 		}
+		written += outlen;
 		if (r == 0) {
-			result = (int64_t)done;
+			result = (int64_t)(o->to_wire ? written : done);
 			break;
 		}
 		done += (uint64_t)r;

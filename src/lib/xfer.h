@@ -51,7 +51,10 @@ int xfer_report(const struct xfer_opts *o, uint64_t done);
 
 /* Copies src to dst until EOF (or limit). Uses sendfile(2) when src is a
  * regular file, no conversion is needed and o->no_sendfile is false, splice(2) through a pipe when
- * src is a socket and dst a file, else a bounded buffer. */
+ * src is a socket and dst a file, else a bounded buffer. Returns the bytes
+ * that crossed the socket (written to it when o->to_wire, read from it
+ * otherwise: TYPE A conversion makes them differ from the file's), or a
+ * negative errno with *failed_side set. Progress reports count src. */
 int64_t xfer_copy(int src, int dst, const struct xfer_opts *o, enum xfer_side *failed_side);
 
 #endif

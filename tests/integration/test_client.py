@@ -63,6 +63,16 @@ class ClientSuite:
         self.assertEqual(sha256_file(self.rpath("notes.txt")), sha256_file(self.lpath("notes.txt")))
         self.assertEqual(sha256_file(self.lpath("back.txt")), sha256_file(self.lpath("notes.txt")))
 
+    def test_ascii_put_counts_the_bytes_sent(self):
+        # 29 bytes with three LFs cross the data connection as 32 (CRLF)
+        with open(self.lpath("three.txt"), "wb") as f:
+            f.write(b"line one\nline two\nline three\n")
+        p = self.script("ascii\nput three.txt\n")
+        self.assertOk(p)
+        m = SUMMARY.search(out(p))
+        self.assertIsNotNone(m, out(p))
+        self.assertEqual((m.group("name"), int(m.group("bytes")), m.group("dir")), ("three.txt", 32, "sent"))
+
     def test_ascii_get_converts_crlf(self):
         # The server stores CRLF lines; TYPE A keeps a CR only where the wire
         # had a lone one, binary keeps every byte.

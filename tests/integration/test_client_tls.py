@@ -253,6 +253,11 @@ class TransferSuite:
         for n in ("one.dat", "two.dat", "three.dat"):
             self.assertEqual(sha256_file(self.lpath(n)), sha256_file(self.rpath("bin.dat")), n)
         self.assertEqual(sha256_file(self.lpath("back.txt")), sha256_file(self.lpath(name)))
+        # the ASCII put's summary counts the protected bytes: each LF sent as CRLF
+        with open(self.lpath(name), "rb") as f:
+            text = f.read()
+        self.assertNotIn(b"\r", text)
+        self.assertIn("%s: %d bytes sent" % (name, len(text) + text.count(b"\n")), out(p))
         self.assertRegex(out(p), r"Security: TLSv1\.[23] \S+; data connections encrypted\.")
 
     def test_verbose_shows_protected_data(self):
