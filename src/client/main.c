@@ -113,11 +113,20 @@ static int url_mode(struct client *cl, const char *text, const char *local, cons
 		cl->password = u.pass;
 	if (u.tls)
 		cl->ftp.tls.mode = SECURE_IMPLICIT;
+	if (u.type == 'd' && upload) {
+		client_free(cl);
+		return bad_usage(";type=d asks for a listing: nothing can be uploaded to %s", text);
+	}
+	if (u.type)
+		cl->ascii = u.type == 'a';
 	if (client_open(cl, u.host, u.port) != 0)
 		return finish(cl, EXIT_FAILED);
 	if (cl->ftp.state != FTPC_LOGGED_IN)
 		return finish(cl, EXIT_FAILED);
 	size_t plen = strlen(u.path);
+	/* A path ending in '/' is listed in full; ";type=d" asks for names. */
+	bool listing = u.type == 'd' || plen == 0 || u.path[plen - 1] == '/';
+	const char *verb = u.type == 'd' ? "NLST" : "LIST";
 	if (upload) {
 		char remote[FERRY_PATH_MAX + 256];
 		if (plen == 0 || u.path[plen - 1] == '/') {
@@ -130,11 +139,11 @@ static int url_mode(struct client *cl, const char *text, const char *local, cons
 			snprintf(remote, sizeof remote, "%s", u.path);
 		}
 		rc = transfer_put(cl, upload, remote, PUT_STORE);
-	} else if (plen == 0 || u.path[plen - 1] == '/') {
+	} else if (listing) {
 		if (local && strcmp(local, "-") != 0)
-			rc = transfer_listing_save(cl, "LIST", plen ? u.path : NULL, local);
+			rc = transfer_listing_save(cl, verb, plen ? u.path : NULL, local);
 		else
-			rc = transfer_listing_show(cl, "LIST", plen ? u.path : NULL);
+			rc = transfer_listing_show(cl, verb, plen ? u.path : NULL);
 	} else {
 		rc = transfer_get(cl, u.path, local, GET_NEW);
 	}

@@ -1,5 +1,6 @@
 #include "url.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #define URL_SCHEME_TLS "ftps://"
 #define URL_DEFAULT_PORT 21
 #define URL_DEFAULT_PORT_TLS 990
+#define URL_TYPECODE ";type="
 
 static bool has_prefix(const char *text, const char *prefix)
 {
@@ -72,6 +74,22 @@ static int parse_port(const char *s, size_t n, int *port)
 	return 0;
 }
 
+/* RFC 1738's ";type=" at the end of the path (before decoding: a ';' in
+ * a name is written %3B): takes it off *len and sets *type to 'a', 'i' or
+ * 'd'. -EINVAL for another type code. */
+static int take_typecode(const char *path, size_t *len, char *type)
+{
+	const size_t n = sizeof URL_TYPECODE - 1;
+	if (*len < n + 1 || strncasecmp(path + *len - n - 1, URL_TYPECODE, n) != 0)
+		return 0;
+	char code = (char)tolower((unsigned char)path[*len - 1]);
+	if (!strchr("aid", code))
+		return -EINVAL;
+	*type = code;
+	*len -= n + 1;
+	return 0;
+}
+
 int url_parse(const char *text, struct ftp_url *out)
 {
 	memset(out, 0, sizeof *out);
@@ -130,7 +148,10 @@ int url_parse(const char *text, struct ftp_url *out)
 	out->host[hlen] = '\0';
 	if (portstr && (rc = parse_port(portstr, plen, &out->port)) != 0)
 		return rc;
-	if (slash)
-		return decode(slash + 1, strlen(slash + 1), out->path, sizeof out->path);
-	return 0;
+	if (!slash)
+		return 0;
+	size_t pathlen = strlen(slash + 1);
+	if ((rc = take_typecode(slash + 1, &pathlen, &out->type)) != 0)
+		return rc;
+	return decode(slash + 1, pathlen, out->path, sizeof out->path);
 }

@@ -414,6 +414,29 @@ class ClientSuite:
         self.assertNotIn(b"\r\n", text)
         self.assertNoTemp(self.local)
 
+    def test_url_typecodes(self):
+        """RFC 1738 ;type=a|i|d: ASCII, binary, a listing of names; never
+        sent as part of the name."""
+        with open(self.rpath("t.txt"), "wb") as f:
+            f.write(b"one\ntwo\n")
+        os.mkdir(self.rpath("d"))
+        with open(self.rpath("d", "listed.txt"), "wb") as f:
+            f.write(b"x\n")
+        p = self.ferry("-v", self.url("t.txt;type=a"), "-")
+        self.assertOk(p)
+        self.assertEqual(p.stdout, b"one\ntwo\n")
+        self.assertRegex(err(p), r"(?m)^--> TYPE A$")
+        self.assertRegex(err(p), r"(?m)^--> RETR t\.txt$")
+        p = self.ferry("-v", self.url("t.txt;type=i"), "copy.txt")
+        self.assertOk(p)
+        self.assertRegex(err(p), r"(?m)^--> TYPE I$")
+        with open(self.lpath("copy.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"one\ntwo\n")
+        p = self.ferry("-v", self.url("d;type=d"))
+        self.assertOk(p)
+        self.assertRegex(err(p), r"(?m)^--> NLST d$")
+        self.assertEqual([l.rsplit("/", 1)[-1] for l in out(p).splitlines()], ["listed.txt"])
+
     # --- failures -------------------------------------------------------------
 
     def test_get_missing_file_leaves_nothing(self):

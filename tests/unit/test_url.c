@@ -72,10 +72,34 @@ TEST(url_rejects_bad_input)
 	CHECK(!url_is_ftp("ftpx://x"));
 }
 
+TEST(url_typecode)
+{
+	struct ftp_url u;
+	CHECK(url_parse("ftp://host/dir/notes.txt;type=a", &u) == 0);
+	CHECK_STR(u.path, "dir/notes.txt");
+	CHECK(u.type == 'a');
+	CHECK(url_parse("ftp://host/f%20g.bin;TYPE=I", &u) == 0);
+	CHECK_STR(u.path, "f g.bin");
+	CHECK(u.type == 'i');
+	CHECK(url_parse("ftp://host/dir;type=d", &u) == 0);
+	CHECK_STR(u.path, "dir");
+	CHECK(u.type == 'd');
+	CHECK(url_parse("ftp://host/;type=d", &u) == 0);
+	CHECK_STR(u.path, "");
+	CHECK(u.type == 'd');
+	CHECK(url_parse("ftp://host/plain.txt", &u) == 0);
+	CHECK(u.type == 0);
+	CHECK(url_parse("ftp://host/a%3Btype=a", &u) == 0); /* an escaped ';' is part of the name */
+	CHECK_STR(u.path, "a;type=a");
+	CHECK(u.type == 0);
+	CHECK(url_parse("ftp://host/f;type=x", &u) == -EINVAL);
+}
+
 int main(void)
 {
 	RUN_ONE(url_full_and_minimal);
 	RUN_ONE(url_ipv6_host);
+	RUN_ONE(url_typecode);
 	RUN_ONE(url_ftps_implicit_tls);
 	RUN_ONE(url_rejects_bad_input);
 	return check_tests_failed ? 1 : 0;
