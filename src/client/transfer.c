@@ -384,6 +384,23 @@ static int temp_create(struct client *cl, const char *local, char *temp, size_t 
 	return fd;
 }
 
+/* Opens what a download into local writes to: a temporary file beside it
+ * (its name in temp), or, for a device or FIFO (/dev/null, a pipe into
+ * another program), local itself with temp "": a temporary file renamed
+ * over it would replace the device itself. -1 after saying why. */
+static int target_open(struct client *cl, const char *local, char *temp, size_t len)
+{
+	struct stat st;
+	temp[0] = '\0';
+	if (stat(local, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int fd = open(local, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
+		return fd;
+	}
+	return temp_create(cl, local, temp, len);
+}
+
 /* Puts the finished (fsynced) temporary file temp in local's place. 0, or
  * -EIO with cl->ftp.err saying why. */
 static int temp_install(struct client *cl, int fd, const char *temp, const char *local)
@@ -505,15 +522,8 @@ static int get_caught(struct client *cl, const char *remote, const char *local, 
 	} else if (to_stdout) {
 		fd = STDOUT_FILENO;
 		fflush(stdout);
-	} else if (stat(local, &st) == 0 && !S_ISREG(st.st_mode)) {
-		/* A device or FIFO (/dev/null, a pipe into another program) is
-		 * written in place: a temporary file renamed over it would
-		 * replace the device itself. */
-		fd = open(local, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
 	} else {
-		fd = temp_create(cl, local, temp, sizeof temp);
+		fd = target_open(cl, local, temp, sizeof temp);
 		if (fd < 0)
 			return -1;
 	}
@@ -815,19 +825,11 @@ static int listing_save_caught(struct client *cl, const char *cmd, const char *l
 {
 	char temp[PATH_MAX] = "";
 	struct stat st;
-	bool exists = stat(local, &st) == 0;
-	if (exists && S_ISDIR(st.st_mode))
+	if (stat(local, &st) == 0 && S_ISDIR(st.st_mode))
 		return client_fail(cl, "local: %s is a directory: give a file name for the listing", local);
-	int fd;
-	if (exists && !S_ISREG(st.st_mode)) {
-		fd = open(local, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return client_fail(cl, "local: cannot open %s: %s", local, strerror(errno));
-	} else {
-		fd = temp_create(cl, local, temp, sizeof temp);
-		if (fd < 0)
-			return -1;
-	}
+	int fd = target_open(cl, local, temp, sizeof temp);
+	if (fd < 0)
+		return -1;
 	struct copy_job job = {.cmd = cmd, .file_fd = fd, .to_server = false, .ascii = true,
 			       .local_name = local, .cleanup_after = true};
 	int rc = run_copy(cl, &job);
