@@ -68,11 +68,11 @@
 /* A passive listener whose connection was taken stays open this long for
  * the session's next PASV/EPSV (see data_passive), which then answers
  * without creating, binding and closing a socket: a third of the system
- * calls of a small file's transfer. Only when the passive port range
- * holds this many ports per allowed session, so that parked listeners
- * can never starve PASV of ports. */
+ * calls of a small file's transfer. Only when the passive port range has
+ * more ports than sessions are allowed: a session holds at most one
+ * listener, parked or announced, so a PASV then always finds a port, as
+ * without parking; a smaller range is left to sessions in mid-PASV. */
 #define FERRY_PASV_PARK_MS 1000
-#define FERRY_PASV_PARK_PORTS_PER_SESSION 4
 
 /* Failed PASS attempts per session before the connection is closed, and the
  * delay before each 530 so guessing is slow. */

@@ -198,8 +198,7 @@ int main(int argc, char **argv)
 	 * (see net_listen_addr), so TIME_WAIT sockets do not slow PASV down. */
 	if (cfg.pasv_lo == 0)
 		net_ephemeral_range(&cfg.pasv_lo, &cfg.pasv_hi);
-	cfg.pasv_park = (long long)(cfg.pasv_hi - cfg.pasv_lo + 1) >=
-			(long long)FERRY_PASV_PARK_PORTS_PER_SESSION * cfg.max_sessions;
+	cfg.pasv_park = cfg.pasv_hi - cfg.pasv_lo + 1 > cfg.max_sessions;
 	char err[512];
 	if (cfg.gen_cert_dir) {
 		if (tls_make_self_signed(cfg.gen_cert_dir, err, sizeof err) != 0) {

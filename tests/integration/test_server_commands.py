@@ -1633,19 +1633,23 @@ class DataAddressTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.cmd("PASV x")), "501")
 
 
+def small_pasv_range(span, salt=0):
+    """A range of span ports below the kernel's ephemeral ports (which
+    outgoing connections take), spread by pid so parallel runs rarely meet."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            top = int(f.read().split()[0])
+    except (OSError, ValueError):
+        top = 32768
+    lo = 10000 + (os.getpid() * 7919 + salt) % max(1, top - 10000 - span)
+    return (lo, lo + span - 1)
+
+
 class PasvOptionsTests(RawMixin, FerrydCase):
     SPAN = 3
 
     def setUp(self):
-        # a small range below the kernel's ephemeral ports (which outgoing
-        # connections take), spread by pid so parallel runs rarely meet
-        try:
-            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-                top = int(f.read().split()[0])
-        except (OSError, ValueError):
-            top = 32768
-        lo = 10000 + (os.getpid() * 7919) % max(1, top - 10000 - self.SPAN)
-        self.range = (lo, lo + self.SPAN - 1)
+        self.range = small_pasv_range(self.SPAN)
         self.ferryd_args = ("--pasv-ports", "%d-%d" % self.range, "--pasv-address", "10.11.12.13")
         super().setUp()
 
@@ -1682,8 +1686,8 @@ class PasvOptionsTests(RawMixin, FerrydCase):
             self.assertEqual(code(r), "226", r)
 
     def test_small_range_keeps_no_listener(self):
-        """With fewer ports than four per allowed session, a used passive
-        listener is closed at once: parked ones could starve PASV."""
+        """With no more ports than sessions allowed, a used passive listener
+        is closed at once: parked ones could starve PASV."""
         with open(os.path.join(self.root, "x"), "wb") as f:
             f.write(b"ranged\n")
         give_to_server(self.tmp, self.root)
@@ -1778,7 +1782,32 @@ class PasvParkingTests(RawMixin, FerrydCase):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
-class IPv6Tests(RawMixin, FerrydCase):
+class PasvRangeForFewSessionsTests(RawMixin, FerrydCase):
+    """A range with more ports than sessions allowed keeps used listeners."""
+
+    def setUp(self):
+        self.range = small_pasv_range(3, salt=101)
+        self.ferryd_args = ("--pasv-ports", "%d-%d" % self.range, "--max-sessions", "2")
+        super().setUp()
+
+    def test_used_listener_is_kept(self):
+        with open(os.path.join(self.root, "x"), "wb") as f:
+            f.write(b"ranged\n")
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        ports = []
+        for _ in range(2):
+            port = parse_229(c.cmd("EPSV"))
+            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            self.addCleanup(d.close)
+            body, r = self.transfer_in(c, "RETR x", d)
+            self.assertEqual((body, code(r)), (b"ranged\n", "226"), r)
+            ports.append(port)
+        self.assertEqual(ports[0], ports[1])
+
+
+
     PAYLOAD = os.urandom(100000)
 
     def prepare_root(self):
