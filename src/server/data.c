@@ -148,6 +148,14 @@ static void close_data_fd(struct session *s)
 		close(s->data.fd);
 		s->data.fd = -1;
 	}
+	s->data_corked = false;
+}
+
+/* TCP_CORK on or off on the transfer's data connection. */
+static void data_cork(struct session *s, struct transfer *t, bool on)
+{
+	if (t->corked != on && net_cork(s->data.fd, on) == 0)
+		t->corked = on;
 }
 
 static void close_pasv_fd(struct session *s)
@@ -532,14 +540,11 @@ static void pump_sendfile(struct session *s, struct transfer *t)
 				r = -1;
 			}
 		} else {
-			/* The last call: held back by TCP_CORK, its short tail
-			 * leaves with the FIN, so a small file is one segment.
-			 * Corked all along, a bulk download on loopback runs at
-			 * two thirds of the speed (bench/RESULTS.md, row 1). */
-			if ((off_t)n == left && !t->corked) {
-				net_cork(s->data.fd, true);
-				t->corked = true;
-			}
+			/* Only the last call corked: its short tail leaves with
+			 * the FIN, so a small file is one segment. Corked all
+			 * along, a bulk download on loopback runs at two thirds
+			 * of the speed (bench/RESULTS.md, row 1). */
+			data_cork(s, t, (off_t)n == left);
 			r = sendfile(s->data.fd, t->file_fd, &t->offset, n);
 		}
 		if (r < 0) {
@@ -748,7 +753,10 @@ static void xfer_run(struct session *s)
 	t->running_since = clock_ms();
 	t->deadline_ms = t->running_since + (long long)s->cfg->data_timeout * 1000;
 	s->data.fn = on_data;
+	t->corked = s->data_corked;
 	if (s->prot_private) {
+		/* A corked handshake would wait for the cork's 200 ms timer. */
+		data_cork(s, t, false);
 		s->data_ssl = SSL_new(ferryd_tls_ctx);
 		/* No session tickets on data connections: a client that never
 		 * reads them (lftp uploading) would close with unread bytes and
@@ -792,7 +800,7 @@ static void xfer_run(struct session *s)
 	 * sends the tail. A binary RETR corks only for its last call (see
 	 * pump_sendfile). */
 	if (t->kind != XK_RETR || s->type == 'A')
-		net_cork(s->data.fd, true);
+		data_cork(s, t, true);
 	/* A fresh data connection can take bytes at once: no need to wait a
 	 * loop pass for EPOLLOUT. pump() watches the socket if bytes remain,
 	 * so a small file is sent and closed without an epoll_ctl. */
@@ -847,6 +855,7 @@ static bool pasv_accept(struct session *s)
 		if (s->cfg->pasv_park) {
 			s->pasv_parked = true;
 			s->pasv_parked_ms = clock_ms();
+			s->pasv_parked_pass = loop_pass();
 		} else {
 			close_pasv_fd(s);
 		}
@@ -855,6 +864,7 @@ static bool pasv_accept(struct session *s)
 		 * meanwhile is noticed when the transfer starts. */
 		s->data.fd = fd;
 		s->data.fn = on_data;
+		s->data_corked = true; /* from the listener */
 		return true;
 	}
 	return false;
@@ -880,7 +890,9 @@ static void on_pasv(struct ev_handler *h, uint32_t events)
 	(void)events;
 	struct session *s = (struct session *)((char *)h - offsetof(struct session, pasv));
 	if (s->pasv_parked) {
-		if (!pasv_drain(s))
+		/* Parked earlier in this pass: the event is the connection it
+		 * just took (a later one is reported again next pass). */
+		if (s->pasv_parked_pass != loop_pass() && !pasv_drain(s))
 			close_pasv_fd(s);
 		return;
 	}
@@ -974,7 +986,9 @@ static int pasv_listen(struct session *s, const struct sockaddr_storage *addr)
 	}
 	s->pasv.fd = fd;
 	s->pasv.fn = on_pasv;
-	if (loop_watch(&s->pasv, EPOLLIN) < 0) {
+	/* Accepted connections inherit TCP_CORK: a small file's sendfile
+	 * and its FIN leave as one segment without a setsockopt each. */
+	if (net_cork(fd, true) < 0 || loop_watch(&s->pasv, EPOLLIN) < 0) {
 		close_pasv_fd(s);
 		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection.");
 		return -1;

@@ -33,7 +33,7 @@ struct transfer {
 	bool running;             /* data connection up, bytes moving */
 	bool handshaking;         /* PROT P: TLS handshake on the data connection */
 	bool want_other;          /* TLS needs the other direction's readiness */
-	bool corked;              /* RETR: TCP_CORK set for the last sendfile() */
+	bool corked;              /* TCP_CORK is on on the data connection */
 	long long commit_at;      /* STOR: data EOF seen; commit at this time unless
 				     the control connection dies first (0 = not yet) */
 	long long running_since;  /* when the data connection came up */

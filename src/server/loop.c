@@ -7,6 +7,12 @@
 #define LOOP_MAX_EVENTS 256
 
 static int epfd = -1;
+static unsigned long pass;
+
+unsigned long loop_pass(void)
+{
+	return pass;
+}
 
 int loop_init(void)
 {
@@ -44,6 +50,7 @@ int loop_run_once(int timeout_ms)
 	int n = epoll_wait(epfd, evs, LOOP_MAX_EVENTS, timeout_ms);
 	if (n < 0)
 		return -errno;
+	pass++;
 	for (int i = 0; i < n; i++) {
 		struct ev_handler *h = evs[i].data.ptr;
 		/* Forgotten earlier in this batch: its events are stale. */

@@ -25,6 +25,9 @@ void loop_forget(struct ev_handler *h);
  * another process: closing it removes it from epoll, no call needed. */
 void loop_forget_closing(struct ev_handler *h);
 /* Waits up to timeout_ms and dispatches; returns events handled or negative errno (-EINTR on a signal). */
+/* Counts dispatch passes: the events a handler is called with in pass N
+ * were read before anything other handlers of pass N did. */
+unsigned long loop_pass(void);
 int loop_run_once(int timeout_ms);
 
 #endif

@@ -94,7 +94,9 @@ struct session {
 	 * that connects meanwhile is closed unread. */
 	bool pasv_parked;
 	long long pasv_parked_ms;
+	unsigned long pasv_parked_pass; /* loop_pass() when it was parked */
 	int pasv_port;           /* the passive listener's port */
+	bool data_corked;        /* data.fd came corked from the listener (TCP_CORK is inherited) */
 	bool epsv_all;
 	char type;               /* 'A' or 'I' */
 	uint64_t rest;
