@@ -846,8 +846,14 @@ static bool pasv_accept(struct session *s)
 		struct sockaddr_storage peer;
 		socklen_t sl = sizeof peer;
 		int fd = accept4(s->pasv.fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors or memory: the listener would wake the
+			 * worker again at once for the same connection. It rests;
+			 * the transfer command or the once-a-second tick asks again. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				loop_watch(&s->pasv, 0);
 			return false;
+		}
 		if (!net_same_host(&peer, &s->peer)) {
 			close(fd);
 			continue;
@@ -966,6 +972,10 @@ void xfer_tick(struct session *s, long long now)
 		if (s->xfer != t || t->commit_at)
 			return;
 	}
+	if (t && !t->running && !t->connecting && s->pasv.fd >= 0 && !s->pasv.events && pasv_accept(s)) {
+		xfer_run(s);
+		return;
+	}
 	if (!t || now < t->deadline_ms)
 		return;
 	if (t->running)
@@ -1006,7 +1016,7 @@ void data_passive(struct session *s, bool extended)
 		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
 		return;
 	}
-	if (s->pasv_parked && pasv_drain(s)) {
+	if (s->pasv_parked && pasv_drain(s) && loop_watch(&s->pasv, EPOLLIN) == 0) {
 		s->pasv_parked = false;
 	} else if (pasv_listen(s, &addr) < 0) {
 		return;

@@ -162,6 +162,36 @@ class DescriptorsExhausted(SecurityCase):
         socks.clear()
         self.assertTrue(wait_until(lambda: login_ok(self.server.port), timeout=10))
 
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(b"passive" * 1000)
+
+    def test_passive_connection_that_finds_no_descriptor_waits_asleep(self):
+        c = logged_in_session(self)
+        self.assertTrue(c.cmd("TYPE I").startswith("200"))
+        port = pasv_port(c)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(self.NOFILE + 30):
+            socks.append(connect_from("127.0.0.1", self.server.port, timeout=30))
+        self.greeted(socks, 3)
+        # the worker has no descriptor for the passive connection either
+        d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        cpu0, t0 = cpu_seconds(self.server.proc.pid), time.monotonic()
+        time.sleep(2)
+        used, wall = cpu_seconds(self.server.proc.pid) - cpu0, time.monotonic() - t0
+        self.assertLess(used, wall / 10, "ferryd burnt %.2fs CPU in %.2fs out of descriptors" % (used, wall))
+        for s in socks:
+            s.close()
+        socks.clear()
+        self.assertTrue(wait_until(lambda: login_ok(self.server.port), timeout=10))
+        # once sessions end, the connection is taken and the transfer runs
+        r = c.cmd("RETR f.bin")
+        self.assertTrue(r.startswith("150"), r)
+        self.assertEqual(recv_all(d, timeout=10), b"passive" * 1000)
+        self.assertTrue((read_reply_within(c, 10) or "").startswith("226"))
+
 
 class PerAddressCap(SecurityCase):
     """--max-per-ip limits one address, not the others."""
