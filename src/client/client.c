@@ -61,7 +61,7 @@ int client_fail_ftp(struct client *cl, const char *what)
 
 void client_note(struct client *cl, const char *fmt, ...)
 {
-	if (!cl->interactive || cl->quiet)
+	if (!(cl->interactive || cl->transcript) || cl->quiet)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -73,7 +73,7 @@ void client_note(struct client *cl, const char *fmt, ...)
 
 void client_note_reply(struct client *cl)
 {
-	if (!cl->interactive || cl->quiet || cl->verbose)
+	if (!(cl->interactive || cl->transcript) || cl->quiet || cl->verbose)
 		return;
 	ftpc_print_reply(&cl->ftp, stdout);
 	fflush(stdout);

@@ -41,6 +41,7 @@ struct client {
 	bool verbose;      /* show the dialogue */
 	bool quiet;        /* no notes, no summary lines */
 	bool interactive;  /* commands come from a terminal */
+	bool transcript;   /* --prompt: a script's commands shown after "ftp> ", notes as in the shell */
 	bool autologin;    /* log in right after connecting (-n turns it off) */
 	bool stdout_tty;
 	bool quit;         /* bye was given */

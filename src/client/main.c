@@ -57,12 +57,16 @@ static void usage(FILE *f)
 		"      --clear-data     with TLS, leave data connections unencrypted (PROT C)\n"
 		"  -v, --verbose        show the protocol dialogue\n"
 		"  -q, --quiet          no notes or transfer summaries\n"
+		"      --prompt         commands from a pipe are shown after an ftp> prompt,\n"
+		"                       with the notes the shell shows (a transcript)\n"
 		"  -n                   do not log in automatically\n"
 		"  -h, --help           this text\n"
 		"      --version        ferry's version\n"
 		"Commands read from a non-terminal stdin run as a script; the exit code\n"
 		"is 0 when every command succeeded, 1 when one failed, 2 for bad usage.\n"
-		"Type help in the shell for its commands.\n",
+		"Type help in the shell for its commands.\n"
+		"Seed front ends (docs/PROTOCOL.md): ferry --stream HOST PORT GET|PUT|DEL FILE,\n"
+		"ferry --compat comp431 DATAPORT (requests on stdin).\n",
 		CLIENT_DEFAULT_TIMEOUT);
 }
 
@@ -157,7 +161,7 @@ int main(int argc, char **argv)
 		return status;
 
 	enum { OPT_PASSWORD = 256, OPT_TIMEOUT, OPT_RETRIES, OPT_VERSION, OPT_TLS, OPT_TLS_OPTIONAL, OPT_CACERT, OPT_INSECURE,
-	       OPT_CLEAR_DATA };
+	       OPT_CLEAR_DATA, OPT_PROMPT };
 	static const struct option longopts[] = {
 		{"user", required_argument, NULL, 'u'},
 		{"password", required_argument, NULL, OPT_PASSWORD},
@@ -173,12 +177,13 @@ int main(int argc, char **argv)
 		{"clear-data", no_argument, NULL, OPT_CLEAR_DATA},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"prompt", no_argument, NULL, OPT_PROMPT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	const char *user = NULL, *password = NULL, *upload = NULL;
-	bool active = false, verbose = false, quiet = false, autologin = true;
+	bool active = false, verbose = false, quiet = false, autologin = true, transcript = false;
 	long timeout = CLIENT_DEFAULT_TIMEOUT;
 	long retries = 0;
 	struct secure_opts tls = {.mode = SECURE_OFF, .verify = true};
@@ -231,6 +236,9 @@ int main(int argc, char **argv)
 		case 'q':
 			quiet = true;
 			break;
+		case OPT_PROMPT:
+			transcript = true;
+			break;
 		case 'n':
 			autologin = false;
 			break;
@@ -269,6 +277,7 @@ int main(int argc, char **argv)
 	cl.ftp.tls = tls;
 	cl.verbose = verbose;
 	cl.quiet = quiet;
+	cl.transcript = transcript;
 	cl.autologin = autologin;
 	cl.ftp.trace = verbose ? stderr : NULL;
 

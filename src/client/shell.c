@@ -363,6 +363,17 @@ int shell_interactive(struct client *cl)
 	return EXIT_OK;
 }
 
+/* One line of a script; under --prompt shown first as the shell would
+ * show it typed. Nonzero when the command failed. */
+static int script_line(struct client *cl, const char *line)
+{
+	if (cl->transcript) {
+		printf("%s%s\n", SHELL_PROMPT, line);
+		fflush(stdout);
+	}
+	return command_run_line(cl, line);
+}
+
 int shell_script(struct client *cl, int fd)
 {
 	struct line_reader lr;
@@ -386,7 +397,7 @@ int shell_script(struct client *cl, int fd)
 			if (n == 0) {
 				eof = true;
 				/* A last line without its newline still counts. */
-				if (lr.line.len > 0 && command_run_line(cl, lr.line.data) != 0)
+				if (lr.line.len > 0 && script_line(cl, lr.line.data) != 0)
 					status = EXIT_FAILED;
 				break;
 			}
@@ -399,7 +410,7 @@ int shell_script(struct client *cl, int fd)
 		if (r == LINE_TOO_LONG) {
 			client_fail(cl, "command line longer than %d bytes, skipped", FERRY_LINE_MAX);
 			status = EXIT_FAILED;
-		} else if (command_run_line(cl, lr.line.data) != 0) {
+		} else if (script_line(cl, lr.line.data) != 0) {
 			status = EXIT_FAILED;
 		}
 		line_reset(&lr);

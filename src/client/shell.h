@@ -3,8 +3,9 @@
  * shell_interactive: a terminal on stdin. Prompt "ftp> ", line editing and
  * history (~/.ferry_history) with libedit, tab completion of command
  * names, local paths and remote paths (listed with MLSD or NLST).
- * shell_script: anything else on fd. One command per line, no prompt;
- * every command runs even after one fails.
+ * shell_script: anything else on fd. One command per line, no prompt
+ * (with cl->transcript, each shown after "ftp> " as if typed); every
+ * command runs even after one fails.
  *
  * Both stop at end of input or after bye. The result is an exit code:
  * EXIT_OK when every command succeeded, else EXIT_FAILED (the interactive

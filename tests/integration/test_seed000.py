@@ -107,6 +107,21 @@ class Seed000(unittest.TestCase):
     def test_passive_mode(self):
         self.check_session([], "SUCCESS EPSV")
 
+    def test_prompt_shown_for_commands_from_a_pipe(self):
+        # --prompt: the seed's ftp> transcript when a script drives cli
+        rc, out, err = self.run_client(["-A", "--prompt"], "ls\nget s-one.bin\nquit\n")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertIn("220 ferry FTP server ready.", lines)
+        prompts = [l for l in lines if l.startswith("ftp> ")]
+        self.assertEqual(prompts, ["ftp> ls", "ftp> get s-one.bin", "ftp> quit"])
+        at = lines.index("ftp> get s-one.bin")
+        self.assertRegex(lines[at + 1], r"^s-one\.bin: 1 bytes received in ")
+        # without it a script's output is the commands' own
+        rc, out, err = self.run_client(["-A"], "get s-one.bin\nquit\n")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("ftp>", out)
+
     def test_prompt_is_ftp(self):
         pid, fd = pty.fork()
         if pid == 0:
