@@ -836,6 +836,16 @@ static void on_data(struct ev_handler *h, uint32_t events)
 	pump(s);
 }
 
+/* Parking re-announces one port for a session's transfers, which a process
+ * on the client's own address can find by probing and race the client to:
+ * only where the port's secrecy is not what keeps it off, under PROT P
+ * with resumption required (its TLS session is refused; it gets no byte).
+ * Clear data keeps a fresh random port per PASV/EPSV (RFC 2577). */
+static bool parking_allowed(const struct session *s)
+{
+	return s->cfg->pasv_park && s->prot_private && s->cfg->tls_require_reuse;
+}
+
 /* Takes the control peer's connection from the passive listener, if it
  * has arrived; connections from any other host are closed unread (no
  * passive-port theft). True once s->data holds the connection. The
@@ -858,7 +868,7 @@ static bool pasv_accept(struct session *s)
 			close(fd);
 			continue;
 		}
-		if (s->cfg->pasv_park) {
+		if (parking_allowed(s)) {
 			s->pasv_parked = true;
 			s->pasv_parked_ms = clock_ms();
 			s->pasv_parked_pass = loop_pass();
@@ -1016,7 +1026,7 @@ void data_passive(struct session *s, bool extended)
 		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
 		return;
 	}
-	if (s->pasv_parked && pasv_drain(s) && loop_watch(&s->pasv, EPOLLIN) == 0) {
+	if (s->pasv_parked && parking_allowed(s) && pasv_drain(s) && loop_watch(&s->pasv, EPOLLIN) == 0) {
 		s->pasv_parked = false;
 	} else if (pasv_listen(s, &addr) < 0) {
 		return;

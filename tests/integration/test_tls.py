@@ -16,7 +16,8 @@ import unittest
 import ftplib
 
 import harness
-from harness import FERRYD, FerrydCase, free_port, make_file, sha256_file
+from harness import FERRYD, FerrydCase, free_port, make_file, poll_until, sha256_file
+from test_server_commands import small_pasv_range
 
 CERTS = None
 
@@ -292,6 +293,133 @@ class TestExplicitTls(TlsCase):
         self.assertTrue(c.closed(timeout=10))
         f = self.tls_ftp()
         self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+
+class ParkingMixin:
+    """Protected passive transfers of one file, for the parking tests."""
+    PAYLOAD = os.urandom(50000)
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(self.PAYLOAD)
+
+    def protected(self):
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        return f
+
+    def retr(self, f, stale=None):
+        """EPSV and a protected RETR of f.bin; the port it used."""
+        port = int(f.sendcmd("EPSV").split("|")[3])
+        raw = socket.create_connection(("127.0.0.1", port), timeout=harness.TIMEOUT)
+        f.putcmd("RETR f.bin")
+        self.assertTrue(f.getline().startswith("150"))
+        d = f.context.wrap_socket(raw, server_hostname="127.0.0.1", session=f.sock.session)
+        got = b""
+        while True:
+            b = d.recv(65536)
+            if not b:
+                break
+            got += b
+        d.close()
+        self.assertEqual(got, self.PAYLOAD)
+        self.assertTrue(f.getline().startswith("226"))
+        return port
+
+    def refused(self, port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+
+
+class TestPasvParking(ParkingMixin, TlsCase):
+    """Under PROT P a passive listener whose connection has arrived waits
+    about a second for the session's next EPSV, which announces its port
+    again; whatever connects meanwhile is closed unread, and a thief that
+    races the client to the known port gets no byte (its TLS session is
+    refused). Clear data gets a fresh port each time (test_server_commands)."""
+
+    def test_next_epsv_reuses_the_port(self):
+        f = self.protected()
+        first = self.retr(f)
+        self.assertEqual(self.retr(f), first)
+        f.prot_c()
+        # clear data: a fresh port, the parked one closed
+        port = int(f.sendcmd("EPSV").split("|")[3])
+        self.assertNotEqual(port, first)
+        self.assertTrue(self.refused(first))
+
+    def test_connection_to_a_parked_listener_is_not_the_next_data_connection(self):
+        f = self.protected()
+        port = self.retr(f)
+        for _ in range(5):
+            # made before the next EPSV announces the port: never its data
+            # connection, even when it waits unaccepted as the EPSV arrives
+            stale = socket.create_connection(("127.0.0.1", port), timeout=harness.TIMEOUT)
+            self.addCleanup(stale.close)
+            self.assertEqual(self.retr(f), port)
+            stale.settimeout(harness.TIMEOUT)
+            try:
+                self.assertEqual(stale.recv(100), b"")
+            except ConnectionResetError:
+                pass
+        self.assertEqual(f.voidcmd("NOOP")[:3], "200")
+
+    def test_parked_listener_is_closed_after_a_second_or_two(self):
+        f = self.protected()
+        port = self.retr(f)
+        self.assertTrue(poll_until(lambda: self.refused(port), timeout=5), "port %d still open" % port)
+        self.retr(f)
+
+    def test_quit_and_port_close_the_parked_listener(self):
+        f = self.protected()
+        port = self.retr(f)
+        lst = socket.socket()
+        self.addCleanup(lst.close)
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        p = lst.getsockname()[1]
+        f.voidcmd("PORT 127,0,0,1,%d,%d" % (p >> 8, p & 255))
+        self.assertTrue(self.refused(port))
+        g = self.protected()
+        port = self.retr(g)
+        g.quit()
+        self.assertTrue(poll_until(lambda: self.refused(port), timeout=2))
+
+
+class TestPasvParkingRange(ParkingMixin, TlsCase):
+    """A passive range with no more ports than sessions allowed parks no
+    listener: idle sessions could hold the ports others need."""
+
+    def setUp(self):
+        self.range = small_pasv_range(3, salt=211)
+        self.extra_args = ("--pasv-ports", "%d-%d" % self.range)
+        super().setUp()
+
+    def test_small_range_keeps_no_listener(self):
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        port = self.retr(f)
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+class TestPasvParkingFewSessions(ParkingMixin, TlsCase):
+    """The same range with fewer sessions allowed than ports parks."""
+
+    def setUp(self):
+        self.range = small_pasv_range(3, salt=307)
+        self.extra_args = ("--pasv-ports", "%d-%d" % self.range, "--max-sessions", "2")
+        super().setUp()
+
+    def test_listener_is_parked(self):
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        first = self.retr(f)
+        self.assertEqual(self.retr(f), first)
 
 
 class TestTlsUploadReads(TlsCase):
