@@ -72,18 +72,24 @@ static char *quote_path(const char *path, char *out, size_t outlen)
 }
 
 /* Resolves arg against the cwd; replies 553 (and returns false) when too long. */
-static bool resolve(struct session *s, const char *arg, char *out, size_t outlen)
+/* The virtual path arg names from the session's directory; 0, or -1 when
+ * it is too long. "~" and "~/x" name the home directory, the session's
+ * root, as in vsftpd: tnftp's "cd ~" sends CWD ~. A file so named is "./~". */
+static int resolve_quiet(const struct session *s, const char *arg, char *out, size_t outlen)
 {
 	const char *base = s->cwd;
 	if (!arg)
 		arg = "";
-	/* "~" and "~/x" name the home directory, the session's root, as in
-	 * vsftpd: tnftp's "cd ~" sends CWD ~. A file so named is "./~". */
 	if (arg[0] == '~' && (arg[1] == '\0' || arg[1] == '/')) {
 		base = "/";
 		arg++;
 	}
-	if (path_resolve(base, arg, out, outlen) != 0) {
+	return path_resolve(base, arg, out, outlen) != 0 ? -1 : 0;
+}
+
+static bool resolve(struct session *s, const char *arg, char *out, size_t outlen)
+{
+	if (resolve_quiet(s, arg, out, outlen) != 0) {
 		reply(s, R_BAD_NAME, "File name too long.");
 		return false;
 	}
@@ -513,7 +519,7 @@ static void begin_record(struct session *s, const char *verb, const char *arg);
 static int change_through_fd(struct session *s, const char *arg, mode_t mode, const struct timespec *times)
 {
 	char vp[FERRY_PATH_MAX];
-	if (path_resolve(s->cwd, arg, vp, sizeof vp) != 0)
+	if (resolve_quiet(s, arg, vp, sizeof vp) != 0)
 		return -ENAMETOOLONG;
 	/* A root without search permission could not be opened to undo it:
 	 * one SITE CHMOD 000 / would lock every session out for good. */
@@ -823,7 +829,7 @@ static void cmd_mdtm(struct session *s, char *arg)
 	 * merely starts that way is still just asked about. */
 	char vp[FERRY_PATH_MAX];
 	if (strspn(arg, "0123456789") == 14 && arg[14] == ' ' && arg[15] &&
-	    !(path_resolve(s->cwd, arg, vp, sizeof vp) == 0 && path_stat(s->rootfd, vp, &st) == 0)) {
+	    !(resolve_quiet(s, arg, vp, sizeof vp) == 0 && path_stat(s->rootfd, vp, &st) == 0)) {
 		if (!s->writable)
 			reply(s, R_NO_FILE, "Permission denied.");
 		else

@@ -431,8 +431,13 @@ static void refill_listing(struct session *s, struct transfer *t, int *scan_left
 		const char *shown = name;
 		char joined[FERRY_PATH_MAX];
 		if (t->prefix) {
-			snprintf(joined, sizeof joined, "%s%s", t->prefix, name);
+			/* Cut short it would name another file: left out. */
+			int n = snprintf(joined, sizeof joined, "%s%s", t->prefix, name);
+			if (n < 0 || (size_t)n >= sizeof joined)
+				continue;
 			shown = joined;
+		} else if (t->lfmt == LIST_NAMES && strcmp(name, "~") == 0) {
+			shown = "./~"; /* RETR ~ is the home directory */
 		}
 		if (listing_entry(&t->stage, t->lfmt, dirfd(t->dir), shown, &st,
 				  s->writable, s->mlst_facts, now) < 0)

@@ -608,6 +608,23 @@ class DirectoryTests(RawMixin, FerrydCase):
         self.assertEqual(self.pwd(c), "/")
         self.assertEqual(code(c.cmd("CWD ~nosuchuser")), "550")
 
+    def test_tilde_in_site_and_time_commands_and_nlst(self):
+        open(os.path.join(self.root, "sub", "~"), "wb").close()
+        give_to_server(self.tmp, self.root)
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("CWD sub")), "250")
+        top = os.path.join(self.root, "top.txt")
+        self.assertEqual(code(c.cmd("SITE CHMOD 600 ~/top.txt")), "200")
+        self.assertEqual(os.stat(top).st_mode & 0o777, 0o600)
+        self.assertEqual(code(c.cmd("MFMT 20200101000000 ~/top.txt")), "213")
+        self.assertEqual(code(c.cmd("MDTM 20210101000000 ~/top.txt")), "213")
+        self.assertEqual(int(os.stat(top).st_mtime), calendar.timegm((2021, 1, 1, 0, 0, 0)))
+        # a file called ~ is listed as a name RETR takes for it
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST", d)
+        self.assertIn("./~", body.decode().split())
+        self.assertEqual(code(c.cmd("SIZE ./~")), "213")
+
     def test_long_quoted_paths_keep_257_and_mlst_replies_whole(self):
         """A path near FERRY_PATH_MAX full of quotes doubles in a 257 reply
         and stands twice in MLST's: both replies must stay whole (they were
@@ -1310,6 +1327,13 @@ class FileStatusTests(RawMixin, FerrydCase):
         d = self.pasv(c)
         body, r = self.transfer_in(c, "NLST /", d)
         self.assertIn("/a.txt", body.decode().split())
+        # a directory argument so long that dir/name would be cut short:
+        # names left out, never cut into another file's name
+        arg = "./" * 2043 + "dir"
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST " + arg, d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, b"")
 
     def test_list_patterns(self):
         c = self.logged_in()
