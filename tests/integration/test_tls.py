@@ -17,7 +17,7 @@ import ftplib
 
 import harness
 from harness import FERRYD, FerrydCase, free_port, make_file, poll_until, sha256_file
-from test_server_commands import small_pasv_range
+from test_server_commands import recv_all, small_pasv_range
 
 CERTS = None
 
@@ -315,12 +315,7 @@ class ParkingMixin:
         f.putcmd("RETR f.bin")
         self.assertTrue(f.getline().startswith("150"))
         d = f.context.wrap_socket(raw, server_hostname="127.0.0.1", session=f.sock.session)
-        got = b""
-        while True:
-            b = d.recv(65536)
-            if not b:
-                break
-            got += b
+        got = recv_all(d)
         d.close()
         self.assertEqual(got, self.PAYLOAD)
         self.assertTrue(f.getline().startswith("226"))
