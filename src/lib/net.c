@@ -9,8 +9,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
@@ -61,6 +64,46 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
 	return fd;
 }
 
+/* A data listener's backlog: room for a few stray connections beside the
+ * client's, since a passive listener is read only once a transfer waits. */
+enum { PASV_BACKLOG = 32 };
+
+/* Random numbers for passive ports (RFC 2577: a port an attacker can guess
+ * is a port an attacker can take), from getrandom() a page at a time. The
+ * page is wiped on fork, so forked workers never share a sequence and
+ * refill on first use; without MADV_WIPEONFORK each number costs a call. */
+struct port_pool {
+	unsigned left;
+	uint32_t vals[(4096 - sizeof(unsigned)) / sizeof(uint32_t)];
+};
+
+static uint32_t port_random(void)
+{
+	static struct port_pool *pool;
+	static bool pool_failed;
+	if (!pool && !pool_failed) {
+		void *p = mmap(NULL, sizeof *pool, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED && madvise(p, sizeof *pool, MADV_WIPEONFORK) == 0)
+			pool = p;
+		else if (p != MAP_FAILED)
+			munmap(p, sizeof *pool);
+		pool_failed = !pool;
+	}
+	uint32_t v = 0;
+	if (!pool) {
+		if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+			v = (uint32_t)clock_ms() * 2654435761u;
+		return v;
+	}
+	if (pool->left == 0) {
+		ssize_t n = getrandom(pool->vals, sizeof pool->vals, 0);
+		if (n < (ssize_t)sizeof v)
+			return (uint32_t)clock_ms() * 2654435761u;
+		pool->left = (unsigned)(n / (ssize_t)sizeof v);
+	}
+	return pool->vals[--pool->left];
+}
+
 /* A listening socket on *ss with a port from [lo, hi], leaving that port in
  * *ss; -errno if none is free. SO_REUSEADDR lets bind() take a port whose
  * last connections sit in TIME_WAIT, but it also lets two sockets bind the
@@ -69,13 +112,10 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
  * its socket, bound for good, is replaced before the next port is tried. */
 static int listen_in_range(struct sockaddr_storage *ss, int lo, int hi)
 {
-	/* Start at a pseudo-random offset so concurrent sessions spread over
-	 * the range instead of all probing from lo. The pid keeps workers
-	 * forked together (same counter, same clock) from picking alike. */
+	/* Start at a random offset: the port is not guessable, and concurrent
+	 * sessions spread over the range instead of all probing from lo. */
 	int span = hi - lo + 1;
-	static unsigned calls;
-	unsigned seed = (unsigned)clock_ms() ^ (calls++ * 40503u) ^ ((unsigned)getpid() * 2246822519u);
-	int start = (int)(seed * 2654435761u % (unsigned)span);
+	int start = (int)(port_random() % (unsigned)span);
 	int fd = -1;
 	for (int i = 0; i < span; i++) {
 		if (fd < 0) {
@@ -91,7 +131,7 @@ static int listen_in_range(struct sockaddr_storage *ss, int lo, int hi)
 				break;
 			continue; /* still unbound: the same socket tries the next port */
 		}
-		if (listen(fd, 1) == 0)
+		if (listen(fd, PASV_BACKLOG) == 0)
 			return fd;
 		if (errno != EADDRINUSE)
 			break;
@@ -118,7 +158,7 @@ int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
 	if (fd < 0)
 		return -errno;
 	net_set_port(&ss, 0);
-	if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0 || listen(fd, 1) < 0 ||
+	if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0 || listen(fd, PASV_BACKLOG) < 0 ||
 	    (bound && net_local_addr(fd, bound) < 0)) {
 		int e = errno;
 		close(fd);

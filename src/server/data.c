@@ -188,6 +188,12 @@ void data_tick(struct session *s, long long now)
 {
 	if (s->pasv_parked && now - s->pasv_parked_ms >= FERRY_PASV_PARK_MS)
 		close_pasv_fd(s);
+	/* A fresh listener no transfer has asked for yet is watched from the
+	 * tick on: a stray connection waits a second or so, not until the
+	 * session's next transfer, and a backlog filled by strays empties
+	 * for the client's retried connect. */
+	else if (s->pasv.fd >= 0 && !s->pasv_parked && !s->pasv.events && !s->xfer)
+		loop_watch(&s->pasv, EPOLLIN);
 }
 
 /* Ends the transfer: data connection closed, address consumed, then the
@@ -853,9 +859,12 @@ static bool parking_allowed(const struct session *s)
 
 /* Takes the control peer's connection from the passive listener, if it
  * has arrived; connections from any other host are closed unread (no
- * passive-port theft). True once s->data holds the connection. The
- * listener is then parked for the next PASV/EPSV, or closed. */
-static bool pasv_accept(struct session *s)
+ * passive-port theft). PASV_TAKEN once s->data holds the connection (the
+ * listener is then parked for the next PASV/EPSV, or closed); PASV_RESTING
+ * when the worker has no descriptor or memory for it. */
+enum pasv_result { PASV_TAKEN, PASV_NONE, PASV_RESTING };
+
+static enum pasv_result pasv_accept(struct session *s)
 {
 	for (int i = 0; i < 4; i++) {
 		struct sockaddr_storage peer;
@@ -865,18 +874,24 @@ static bool pasv_accept(struct session *s)
 			/* Out of descriptors or memory: the listener would wake the
 			 * worker again at once for the same connection. It rests;
 			 * the transfer command or the once-a-second tick asks again. */
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				loop_watch(&s->pasv, 0);
-			return false;
+				return PASV_RESTING;
+			}
+			return PASV_NONE;
 		}
 		if (!net_same_host(&peer, &s->peer)) {
 			close(fd);
 			continue;
 		}
 		if (parking_allowed(s)) {
+			/* Watched while parked: whatever connects meanwhile is
+			 * closed unread (on_pasv), not left to fill the backlog. */
 			s->pasv_parked = true;
 			s->pasv_parked_ms = clock_ms();
 			s->pasv_parked_pass = loop_pass();
+			if (loop_watch(&s->pasv, EPOLLIN) < 0)
+				close_pasv_fd(s);
 		} else {
 			close_pasv_fd(s);
 		}
@@ -886,9 +901,9 @@ static bool pasv_accept(struct session *s)
 		s->data.fd = fd;
 		s->data.fn = on_data;
 		s->data_corked = true; /* from the listener */
-		return true;
+		return PASV_TAKEN;
 	}
-	return false;
+	return PASV_NONE;
 }
 
 /* Closes, unread, every connection waiting on a parked listener: its port
@@ -917,7 +932,7 @@ static void on_pasv(struct ev_handler *h, uint32_t events)
 			close_pasv_fd(s);
 		return;
 	}
-	if (pasv_accept(s) && s->xfer)
+	if (pasv_accept(s) == PASV_TAKEN && s->xfer)
 		xfer_run(s);
 }
 
@@ -959,12 +974,20 @@ static void xfer_open(struct session *s, struct transfer *t, const char *text150
 			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 		return;
 	}
-	/* Passive: run now if the client already connected, else wait for it.
-	 * Its connection may sit unaccepted, its event queued behind this
-	 * command's: take it now, so the transfer starts at once and a small
-	 * file's 150 and 226 leave in one write. */
-	if (s->data.fd >= 0 || (s->pasv.fd >= 0 && !s->pasv_parked && pasv_accept(s)))
+	/* Passive: run now if the client already connected, as it almost
+	 * always has (a small file's 150 and 226 then leave in one write);
+	 * else wait for it. A fresh listener is watched only from here. */
+	if (s->data.fd >= 0) {
 		xfer_run(s);
+		return;
+	}
+	if (s->pasv.fd < 0 || s->pasv_parked)
+		return;
+	enum pasv_result r = pasv_accept(s);
+	if (r == PASV_TAKEN)
+		xfer_run(s);
+	else if (r == PASV_NONE && loop_watch(&s->pasv, EPOLLIN) < 0)
+		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 }
 
 void xfer_tick(struct session *s, long long now)
@@ -987,7 +1010,8 @@ void xfer_tick(struct session *s, long long now)
 		if (s->xfer != t || t->commit_at)
 			return;
 	}
-	if (t && !t->running && !t->connecting && s->pasv.fd >= 0 && !s->pasv.events && pasv_accept(s)) {
+	if (t && !t->running && !t->connecting && s->pasv.fd >= 0 && !s->pasv.events &&
+	    pasv_accept(s) == PASV_TAKEN) {
 		xfer_run(s);
 		return;
 	}
@@ -999,7 +1023,10 @@ void xfer_tick(struct session *s, long long now)
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 }
 
-/* A new passive listener on addr, watched; replies 425 on failure. */
+/* A new passive listener on addr; replies 425 on failure. It is watched
+ * only once a transfer waits for it (xfer_open): the client connects
+ * before its transfer command almost always, and a stray connection from
+ * elsewhere waits in the backlog until then, to be closed unread. */
 static int pasv_listen(struct session *s, const struct sockaddr_storage *addr)
 {
 	close_pasv_fd(s);
@@ -1013,7 +1040,7 @@ static int pasv_listen(struct session *s, const struct sockaddr_storage *addr)
 	s->pasv.fn = on_pasv;
 	/* Accepted connections inherit TCP_CORK: a small file's sendfile
 	 * and its FIN leave as one segment without a setsockopt each. */
-	if (net_cork(fd, true) < 0 || loop_watch(&s->pasv, EPOLLIN) < 0) {
+	if (net_cork(fd, true) < 0) {
 		close_pasv_fd(s);
 		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection.");
 		return -1;

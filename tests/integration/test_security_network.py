@@ -258,6 +258,36 @@ class PassiveTheft(SecurityCase):
         self._thief_gets_nothing(thief)
         self.assertEqual(c.cmd("NOOP"), "200 NOOP ok.")
 
+    def test_strays_filling_the_backlog_do_not_keep_the_client_out(self):
+        """A fresh passive listener is read once a transfer waits for it or
+        from the worker's next tick, whichever comes first: connections from
+        elsewhere that fill its backlog before the client's are closed within
+        a second or so, and the client's retried connect gets through."""
+        c = self.binary_session()
+        port = epsv_port(c)
+        strays = []
+        for _ in range(64):  # twice the backlog: the client's first SYN is dropped
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            s.bind(("127.0.0.2", 0))
+            with contextlib.suppress(BlockingIOError):
+                s.connect(("127.0.0.1", port))
+            strays.append(s)
+        d = connect_from("127.0.0.1", port, timeout=15)
+        self.assertTrue(c.cmd("RETR payload.bin").startswith("150"))
+        data = recv_all(d)
+        d.close()
+        self.assertTrue(c.reply().startswith("226"))
+        self.assertEqual(hashlib.sha256(data).hexdigest(), sha256_file(os.path.join(self.root, "payload.bin")))
+        for s in strays:
+            s.settimeout(2)
+            try:
+                got = s.recv(100)
+            except OSError:
+                got = b""
+            self.assertEqual(got, b"", "a stray connection received transfer data")
+
     def test_intruder_cannot_inject_an_upload(self):
         c = self.binary_session()
         port = pasv_port(c)

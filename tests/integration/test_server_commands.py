@@ -1715,6 +1715,7 @@ class PasvFreshPortTests(RawMixin, FerrydCase):
     its connection arrived: a port re-announced to the same session could
     be found by probing and raced to by a process on the client's address
     (RFC 2577). Parking is for PROT P only (test_tls.py)."""
+    ferryd_args = ("-w",)
     PAYLOAD = os.urandom(50000)
 
     def prepare_root(self):
@@ -1732,6 +1733,28 @@ class PasvFreshPortTests(RawMixin, FerrydCase):
             self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
             with self.assertRaises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    def test_client_that_connects_after_the_command(self):
+        """A listener is read only once a transfer waits for it (or from the
+        next tick): a client that connects after RETR/STOR, its 150 already
+        read, is still served."""
+        c = self.logged_in()
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        for _ in range(3):
+            port = parse_229(c.cmd("EPSV"))
+            self.assertEqual(code(c.cmd("RETR f.bin")), "150")
+            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            body = recv_all(d)
+            d.close()
+            self.assertEqual((body, code(c.reply())), (self.PAYLOAD, "226"))
+        port = parse_229(c.cmd("EPSV"))
+        self.assertEqual(code(c.cmd("STOR late.bin")), "150")
+        d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        d.sendall(self.PAYLOAD)
+        d.close()
+        self.assertEqual(code(c.reply()), "226")
+        with open(os.path.join(self.root, "late.bin"), "rb") as f:
+            self.assertEqual(f.read(), self.PAYLOAD)
 
 
 class IPv6Tests(RawMixin, FerrydCase):
