@@ -39,6 +39,12 @@ def client_context():
     return ctx
 
 
+def io_calls(pid, field):
+    """A process's read (syscr) or write (syscw) system calls so far."""
+    with open("/proc/%d/io" % pid) as fh:
+        return int(re.search(field + r": (\d+)", fh.read()).group(1))
+
+
 class ReusingFTP_TLS(ftplib.FTP_TLS):
     """ftplib's FTP_TLS does not resume the control session on data
     connections; FileZilla, curl and lftp do. This one does too."""
@@ -426,8 +432,7 @@ class TestTlsUploadReads(TlsCase):
     extra_args = ("--workers", "1")
 
     def reads(self):
-        with open("/proc/%d/io" % self.server.proc.pid) as fh:
-            return int(re.search(r"syscr: (\d+)", fh.read()).group(1))
+        return io_calls(self.server.proc.pid, "syscr")
 
     def test_upload_records_are_read_in_bulk(self):
         pid = self.server.proc.pid
@@ -451,6 +456,71 @@ class TestTlsUploadReads(TlsCase):
             self.assertEqual(fh.read(), payload)
         # Read ahead: a few reads. Record by record: two per record, 12 and up.
         self.assertLessEqual(took, 8, "%d read calls for six records" % took)
+
+
+class TestTlsDownloadWrites(TlsCase):
+    """A PROT P download gathers its 16 KiB records into large writes,
+    and the last of them still reaches a client that reads slowly."""
+
+    extra_args = ("--workers", "1")
+
+    def writes(self):
+        return io_calls(self.server.proc.pid, "syscw")
+
+    def expected(self):
+        with open(os.path.join(self.root, "bin.dat"), "rb") as fh:
+            return fh.read()
+
+    def test_download_records_leave_in_large_writes(self):
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        before = self.writes()
+        got = io.BytesIO()
+        f.retrbinary("RETR bin.dat", got.write)
+        took = self.writes() - before
+        self.assertEqual(got.getvalue(), self.expected())
+        # 3 MiB is 193 records, a write each without gathering; gathered,
+        # 25 writes of 128 KiB and the replies.
+        self.assertLessEqual(took, 48, "%d write calls for 193 records" % took)
+
+    def test_slow_reader_gets_the_whole_file(self):
+        """Back-pressure from a small receive window and a slow reader:
+        the gathered records wait in the server, none is dropped."""
+        f = self.tls_ftp()
+        f.voidcmd("TYPE I")
+        port = int(re.search(r"\(\|\|\|(\d+)\|\)", f.sendcmd("EPSV")).group(1))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        raw.settimeout(harness.TIMEOUT)
+        raw.connect(("127.0.0.1", port))
+        f.putcmd("RETR bin.dat")
+        self.assertTrue(f.getresp().startswith("150"))
+        conn = f.context.wrap_socket(raw, server_hostname="127.0.0.1", session=f.sock.session)
+        self.addCleanup(conn.close)
+        got = bytearray()
+        for _ in range(20000):  # 3 MiB in at least 16 KiB steps
+            chunk = conn.recv(16 * 1024)
+            if not chunk:
+                break
+            got += chunk
+            time.sleep(0.0005)
+        conn.close()
+        f.sock.settimeout(harness.TIMEOUT)
+        self.assertTrue(f.voidresp().startswith("226"))
+        self.assertEqual(len(got), len(self.expected()))
+        self.assertEqual(bytes(got), self.expected())
+
+    def test_tls_listing_and_text_download_end_whole(self):
+        """Listings and TYPE A downloads take the same gathered way."""
+        for i in range(300):
+            open(os.path.join(self.root, "name-%03d-%s" % (i, "x" * 40)), "w").close()
+        f = self.tls_ftp()
+        names = f.nlst()
+        self.assertEqual(sum(1 for n in names if n.startswith("name-")), 300)
+        lines = []
+        f.retrlines("RETR text.txt", lines.append)
+        with open(os.path.join(self.root, "text.txt")) as src:
+            self.assertEqual(lines, src.read().splitlines())
 
 
 class UploadEndings:
