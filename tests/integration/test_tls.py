@@ -459,8 +459,8 @@ class TestTlsUploadReads(TlsCase):
 
 
 class TestTlsDownloadWrites(TlsCase):
-    """A PROT P download gathers its 16 KiB records into large writes,
-    and the last of them still reaches a client that reads slowly."""
+    """A PROT P download gathers its 16 KiB records into large writes;
+    a client reading slowly through a small window still gets every byte."""
 
     extra_args = ("--workers", "1")
 
