@@ -33,6 +33,7 @@
 static void on_data(struct ev_handler *h, uint32_t events);
 static void on_pasv(struct ev_handler *h, uint32_t events);
 static void pump(struct session *s);
+static void pasv_spare_open(struct session *s);
 
 struct transfer *xfer_new(enum xfer_kind kind)
 {
@@ -169,6 +170,7 @@ static void close_pasv_fd(struct session *s)
 		s->pasv.fd = -1;
 	}
 	s->pasv_parked = false;
+	s->pasv_spare = false;
 }
 
 void data_reset(struct session *s)
@@ -204,6 +206,7 @@ void data_tick(struct session *s, long long now)
 static void xfer_end(struct session *s, int code, const char *text)
 {
 	struct transfer *t = s->xfer;
+	bool passive = s->data_mode == DATA_PASSIVE;
 	s->xfer = NULL;
 	data_reset(s);
 	if (t)
@@ -218,6 +221,8 @@ static void xfer_end(struct session *s, int code, const char *text)
 	}
 	reply(s, code, "%s", text);
 	session_resume_input(s);
+	if (passive)
+		pasv_spare_open(s);
 }
 
 void xfer_fail(struct session *s, int code, const char *text)
@@ -960,19 +965,19 @@ static enum pasv_result pasv_accept(struct session *s)
 	return PASV_NONE;
 }
 
-/* Closes, unread, every connection waiting on a parked listener: its port
- * was announced for an address already used, so none of them is the one
- * the next PASV/EPSV announces it for. True once none waits; false (the
- * caller closes the listener) when more keep coming. */
-static bool pasv_drain(struct session *s)
+/* Closes, unread, every connection waiting on a parked listener: none of
+ * them is the one the next PASV/EPSV announces its port for. Returns how
+ * many it closed once none waits; -1 (the caller closes the listener) when
+ * more keep coming. */
+static int pasv_drain(struct session *s)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(s->pasv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? i : -1;
 		close(fd);
 	}
-	return false;
+	return -1;
 }
 
 static void on_pasv(struct ev_handler *h, uint32_t events)
@@ -982,7 +987,7 @@ static void on_pasv(struct ev_handler *h, uint32_t events)
 	if (s->pasv_parked) {
 		/* Parked earlier in this pass: the event is the connection it
 		 * just took (a later one is reported again next pass). */
-		if (s->pasv_parked_pass != loop_pass() && !pasv_drain(s))
+		if (s->pasv_parked_pass != loop_pass() && pasv_drain(s) < 0)
 			close_pasv_fd(s);
 		return;
 	}
@@ -999,6 +1004,8 @@ void xfer_start(struct session *s, struct transfer *t, const char *text150)
 	session_cork(s);
 	xfer_open(s, t, text150);
 	session_uncork(s);
+	if (s->pasv_spare_due)
+		pasv_spare_open(s);
 }
 
 static void xfer_open(struct session *s, struct transfer *t, const char *text150)
@@ -1064,8 +1071,8 @@ void xfer_tick(struct session *s, long long now)
 		if (s->xfer != t || t->commit_at)
 			return;
 	}
-	if (t && !t->running && !t->connecting && s->pasv.fd >= 0 && !s->pasv.events &&
-	    pasv_accept(s) == PASV_TAKEN) {
+	if (t && !t->running && !t->connecting && s->pasv.fd >= 0 && !s->pasv_parked &&
+	    !s->pasv.events && pasv_accept(s) == PASV_TAKEN) {
 		xfer_run(s);
 		return;
 	}
@@ -1077,30 +1084,68 @@ void xfer_tick(struct session *s, long long now)
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 }
 
-/* A new passive listener on addr; replies 425 on failure. It is watched
- * only once a transfer waits for it (xfer_open): the client connects
- * before its transfer command almost always, and a stray connection from
- * elsewhere waits in the backlog until then, to be closed unread. */
-static int pasv_listen(struct session *s, const struct sockaddr_storage *addr)
+/* A new passive listener on the session's own address, in place of any
+ * other; 0 or -errno. It is watched only once a transfer waits for it
+ * (xfer_open): the client connects before its transfer command almost
+ * always, and a stray connection from elsewhere waits in the backlog until
+ * then, to be closed unread. */
+static int pasv_open(struct session *s)
 {
 	close_pasv_fd(s);
-	struct sockaddr_storage bound;
-	int fd = net_listen_addr(addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
-	if (fd < 0) {
-		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-fd));
-		return -1;
-	}
-	s->pasv.fd = fd;
-	s->pasv.fn = on_pasv;
+	struct sockaddr_storage addr = s->local, bound;
+	net_addr_unmap(&addr);
+	int fd = net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
+	if (fd < 0)
+		return fd;
 	/* Accepted connections inherit TCP_CORK: a small file's sendfile
 	 * and its FIN leave as one segment without a setsockopt each. */
 	if (net_cork(fd, true) < 0) {
-		close_pasv_fd(s);
-		reply(s, R_CANT_OPEN_DATA, "Can not open passive connection.");
-		return -1;
+		int e = errno;
+		close(fd);
+		return -e;
 	}
+	s->pasv.fd = fd;
+	s->pasv.fn = on_pasv;
 	s->pasv_port = net_port(&bound);
 	return 0;
+}
+
+/* Opens the session's next passive listener ahead, once a passive
+ * transfer's final reply is written: its socket, bind and listen then
+ * overlap the client's reading of that reply instead of delaying the next
+ * 229. It is announced to no one until that PASV/EPSV, which takes it only
+ * if nothing has connected (pasv_take_parked); the tick closes it after
+ * FERRY_PASV_PARK_MS. Failing is harmless: PASV/EPSV opens one then. */
+static void pasv_spare_open(struct session *s)
+{
+	if (s->corked) {
+		s->pasv_spare_due = true; /* the reply is not out yet */
+		return;
+	}
+	s->pasv_spare_due = false;
+	if (!s->cfg->pasv_park || s->closing || s->quitting || s->xfer || s->data_mode != DATA_NONE ||
+	    s->pasv.fd >= 0 || pasv_open(s) < 0)
+		return;
+	s->pasv_parked = true;
+	s->pasv_spare = true;
+	s->pasv_parked_ms = clock_ms();
+	s->pasv_parked_pass = loop_pass();
+}
+
+/* Whether PASV/EPSV may announce the parked listener. A spare's port was
+ * never announced, so a connection waiting on it can only be a probe that
+ * found it: the port is burnt and a fresh one opened, and a prober learns
+ * nothing it can use. A listener parked after its transfer (PROT P) was
+ * announced before, so connections on it are expected and closed. */
+static bool pasv_take_parked(struct session *s)
+{
+	if (!s->pasv_parked)
+		return false;
+	bool ok = s->pasv_spare ? pasv_drain(s) == 0
+		: parking_allowed(s) && pasv_drain(s) >= 0 && loop_watch(&s->pasv, EPOLLIN) == 0;
+	s->pasv_parked = false;
+	s->pasv_spare = false;
+	return ok;
 }
 
 void data_passive(struct session *s, bool extended)
@@ -1112,10 +1157,12 @@ void data_passive(struct session *s, bool extended)
 		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
 		return;
 	}
-	if (s->pasv_parked && parking_allowed(s) && pasv_drain(s) && loop_watch(&s->pasv, EPOLLIN) == 0) {
-		s->pasv_parked = false;
-	} else if (pasv_listen(s, &addr) < 0) {
-		return;
+	if (!pasv_take_parked(s)) {
+		int r = pasv_open(s);
+		if (r < 0) {
+			reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-r));
+			return;
+		}
 	}
 	s->data_mode = DATA_PASSIVE;
 	int port = s->pasv_port;

@@ -89,10 +89,13 @@ struct session {
 
 	enum data_mode data_mode;
 	struct sockaddr_storage port_addr;
-	/* The passive listener's connection was taken: it waits, announced to
-	 * no one, for the session's next PASV/EPSV (cfg->pasv_park); anything
-	 * that connects meanwhile is closed unread. */
+	/* A passive listener announced to no one waits for the session's next
+	 * PASV/EPSV (cfg->pasv_park): one whose connection was taken (PROT P),
+	 * anything that connects meanwhile closed unread; or a spare opened
+	 * after a passive transfer's final reply, off the next EPSV's path. */
 	bool pasv_parked;
+	bool pasv_spare;         /* the parked listener is a spare, never announced */
+	bool pasv_spare_due;     /* open a spare once the control output is uncorked */
 	long long pasv_parked_ms;
 	unsigned long pasv_parked_pass; /* loop_pass() when it was parked */
 	int pasv_port;           /* the passive listener's port */

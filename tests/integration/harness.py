@@ -63,26 +63,52 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise RuntimeError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def _listening_sockets():
+    """(port, socket inode) of every TCP socket in LISTEN on the machine."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A":
+                        found.append((int(fields[1].rsplit(":", 1)[1], 16), fields[9]))
+        except OSError:
+            pass
+    return found
+
+
 def wait_listening(port, proc, timeout=10):
     """Waits until something listens on port without connecting to it: a
     probe connection would be a session, with a greeting in the server's
     transcript."""
-    want = f":{port:04X}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            try:
-                with open(table) as f:
-                    for line in f.readlines()[1:]:
-                        fields = line.split()
-                        if fields[1].endswith(want) and fields[3] == "0A":
-                            return
-            except OSError:
-                pass
+        if any(p == port for p, _ in _listening_sockets()):
+            return
         time.sleep(0.02)
     raise RuntimeError(f"nothing listening on {port}")
+
+
+def listening_ports(pid):
+    """The ports pid and its direct children listen on, found through
+    their descriptors without connecting to any of them."""
+    inodes = set()
+    for p in [pid] + child_pids(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return {port for port, inode in _listening_sockets() if inode in inodes}
 
 
 def assert_data_method(case, transcript, verb, never=()):

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from harness import (FERRYD, TIMEOUT, FerrydCase, RawControl, free_port,
-                     give_to_server, start_ferryd)
+                     give_to_server, listening_ports, poll_until, start_ferryd)
 
 
 # ---- small helpers shared by the classes below ---------------------------
@@ -1755,6 +1755,108 @@ class PasvFreshPortTests(RawMixin, FerrydCase):
         self.assertEqual(code(c.reply()), "226")
         with open(os.path.join(self.root, "late.bin"), "rb") as f:
             self.assertEqual(f.read(), self.PAYLOAD)
+
+
+class PasvSpareTests(RawMixin, FerrydCase):
+    """Once a passive transfer's final reply is written, ferryd opens the
+    session's next passive listener on a fresh random port, announced to no
+    one, so the next PASV/EPSV answers without opening one. It is announced
+    only if nothing has connected to it (a probe burns the port); the tick
+    closes it after a second or two; PORT closes it at once."""
+    PAYLOAD = os.urandom(50000)
+
+    def prepare_root(self):
+        with open(os.path.join(self.root, "f.bin"), "wb") as f:
+            f.write(self.PAYLOAD)
+
+    def extra_listeners(self):
+        return listening_ports(self.server.proc.pid) - {self.server.port}
+
+    def retr_through(self, c, verb="EPSV", host="127.0.0.1", family=socket.AF_INET):
+        """verb, then RETR f.bin; returns (port used, listeners after it).
+        The NOOP's answer shows the worker has gone past the spare."""
+        r = c.cmd(verb)
+        port = parse_227(r)[1] if verb == "PASV" else parse_229(r)
+        d = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.addCleanup(d.close)
+        body, r = self.transfer_in(c, "RETR f.bin", d)
+        self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        return port, self.extra_listeners()
+
+    def binary(self, **kw):
+        c = self.logged_in(**kw)
+        self.assertEqual(code(c.cmd("TYPE I")), "200")
+        return c
+
+    def test_next_passive_command_announces_the_spare(self):
+        c = self.binary()
+        used, spares = self.retr_through(c)
+        for verb in ("EPSV", "PASV", "EPSV"):
+            self.assertEqual(len(spares), 1, spares)
+            spare = spares.pop()
+            self.assertNotEqual(spare, used)
+            used, spares = self.retr_through(c, verb)
+            self.assertEqual(used, spare)
+
+    def test_ipv6_session_gets_its_spare_on_ipv6(self):
+        c = self.binary(host="::1", family=socket.AF_INET6)
+        _, spares = self.retr_through(c, host="::1", family=socket.AF_INET6)
+        self.assertEqual(len(spares), 1, spares)
+        used, _ = self.retr_through(c, host="::1", family=socket.AF_INET6)
+        self.assertEqual({used}, spares)
+
+    def test_connection_to_the_spare_burns_its_port(self):
+        c = self.binary()
+        for _ in range(3):
+            _, spares = self.retr_through(c)
+            self.assertEqual(len(spares), 1, spares)
+            spare = spares.pop()
+            # Only a probe can find a port never announced: it must not
+            # become the next data connection, nor learn the next port.
+            probe = socket.create_connection(("127.0.0.1", spare), timeout=TIMEOUT)
+            self.addCleanup(probe.close)
+            r = c.cmd("EPSV")
+            port = parse_229(r)
+            self.assertNotEqual(port, spare, r)
+            self.assertNotIn(spare, self.extra_listeners())
+            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            body, r = self.transfer_in(c, "RETR f.bin", d)
+            self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
+            try:
+                self.assertEqual(probe.recv(100), b"")
+            except ConnectionResetError:
+                pass
+
+    def test_spare_is_closed_after_a_second_or_two(self):
+        c = self.binary()
+        _, spares = self.retr_through(c)
+        self.assertEqual(len(spares), 1, spares)
+        self.assertTrue(poll_until(lambda: not self.extra_listeners(), timeout=5), spares)
+        used, _ = self.retr_through(c)
+        self.assertNotIn(used, spares)
+
+    def test_port_closes_the_spare_and_active_transfers_open_none(self):
+        c = self.binary()
+        _, spares = self.retr_through(c)
+        self.assertEqual(len(spares), 1, spares)
+        lst = self.listener()
+        self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
+        self.assertEqual(self.extra_listeners(), set())
+        body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
+        self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
+        self.assertEqual(code(c.cmd("NOOP")), "200")
+        self.assertEqual(self.extra_listeners(), set())
+
+    def test_small_range_opens_no_spare(self):
+        """A passive range with no more ports than sessions allowed keeps
+        none: idle sessions could hold the ports others need."""
+        lo, hi = small_pasv_range(3, salt=401)
+        self.restart("--pasv-ports", "%d-%d" % (lo, hi))
+        c = self.binary()
+        used, spares = self.retr_through(c)
+        self.assertTrue(lo <= used <= hi, used)
+        self.assertEqual(spares, set())
 
 
 class IPv6Tests(RawMixin, FerrydCase):
