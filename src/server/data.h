@@ -89,7 +89,8 @@ void xfer_tick(struct session *s, long long now);
 void data_reset(struct session *s);
 /* data_reset, and a parked passive listener closed too (teardown, PORT). */
 void data_release(struct session *s);
-/* Once a second: closes a passive listener parked FERRY_PASV_PARK_MS. */
+/* Once a second: closes a passive listener parked (or a spare opened
+ * ahead) FERRY_PASV_PARK_MS ago. */
 void data_tick(struct session *s, long long now);
 /* PASV (extended = false) or EPSV: replies 227/229 or an error. */
 void data_passive(struct session *s, bool extended);
