@@ -104,13 +104,14 @@ static uint32_t port_random(void)
 	return pool->vals[--pool->left];
 }
 
-/* A listening socket on *ss with a port from [lo, hi], leaving that port in
- * *ss; -errno if none is free. SO_REUSEADDR lets bind() take a port whose
- * last connections sit in TIME_WAIT, but it also lets two sockets bind the
- * same free port (another worker choosing at the same moment, any process
- * that set the option): the second listen() then fails with EADDRINUSE, and
- * its socket, bound for good, is replaced before the next port is tried. */
-static int listen_in_range(struct sockaddr_storage *ss, int lo, int hi)
+/* A socket on *ss with a port from [lo, hi], listening unless !listening,
+ * leaving that port in *ss; -errno if none is free. SO_REUSEADDR lets bind()
+ * take a port whose last connections sit in TIME_WAIT, but it also lets two
+ * sockets bind the same free port (another worker choosing at the same
+ * moment, any process that set the option): the second listen() then fails
+ * with EADDRINUSE, and its socket, bound for good, is replaced before the
+ * next port is tried. */
+static int open_in_range(struct sockaddr_storage *ss, int lo, int hi, bool listening)
 {
 	/* Start at a random offset: the port is not guessable, and concurrent
 	 * sessions spread over the range instead of all probing from lo. */
@@ -131,7 +132,7 @@ static int listen_in_range(struct sockaddr_storage *ss, int lo, int hi)
 				break;
 			continue; /* still unbound: the same socket tries the next port */
 		}
-		if (listen(fd, PASV_BACKLOG) == 0)
+		if (!listening || listen(fd, PASV_BACKLOG) == 0)
 			return fd;
 		if (errno != EADDRINUSE)
 			break;
@@ -144,12 +145,12 @@ static int listen_in_range(struct sockaddr_storage *ss, int lo, int hi)
 	return -e;
 }
 
-int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
-		    struct sockaddr_storage *bound)
+static int open_addr(const struct sockaddr_storage *addr, int lo, int hi,
+		     struct sockaddr_storage *bound, bool listening)
 {
 	struct sockaddr_storage ss = *addr;
 	if (lo > 0) {
-		int fd = listen_in_range(&ss, lo, hi);
+		int fd = open_in_range(&ss, lo, hi, listening);
 		if (fd >= 0 && bound)
 			*bound = ss; /* the port chosen here; no getsockname needed */
 		return fd;
@@ -158,13 +159,30 @@ int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
 	if (fd < 0)
 		return -errno;
 	net_set_port(&ss, 0);
-	if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0 || listen(fd, PASV_BACKLOG) < 0 ||
-	    (bound && net_local_addr(fd, bound) < 0)) {
+	if (bind(fd, (struct sockaddr *)&ss, net_addr_len(&ss)) < 0 ||
+	    (listening && listen(fd, PASV_BACKLOG) < 0) || (bound && net_local_addr(fd, bound) < 0)) {
 		int e = errno;
 		close(fd);
 		return -e;
 	}
 	return fd;
+}
+
+int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
+		    struct sockaddr_storage *bound)
+{
+	return open_addr(addr, lo, hi, bound, true);
+}
+
+int net_bind_addr(const struct sockaddr_storage *addr, int lo, int hi,
+		  struct sockaddr_storage *bound)
+{
+	return open_addr(addr, lo, hi, bound, false);
+}
+
+int net_listen_bound(int fd)
+{
+	return listen(fd, PASV_BACKLOG) == 0 ? 0 : -errno;
 }
 
 void net_ephemeral_range(int *lo, int *hi)

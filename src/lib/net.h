@@ -22,6 +22,13 @@ int net_listen(const char *host, int port, int backlog, char *err, size_t errlen
  * bound goes to *bound unless it is NULL. */
 int net_listen_addr(const struct sockaddr_storage *addr, int lo, int hi,
 		    struct sockaddr_storage *bound);
+/* The same socket bound but not listening: until net_listen_bound() a
+ * connection to its port is refused like one to a closed port. */
+int net_bind_addr(const struct sockaddr_storage *addr, int lo, int hi,
+		  struct sockaddr_storage *bound);
+/* Starts listening on a socket from net_bind_addr; 0 or -errno (EADDRINUSE
+ * when another socket, SO_REUSEADDR too, took the port meanwhile). */
+int net_listen_bound(int fd);
 /* Resolves host and connects with a timeout; returns a blocking fd. */
 /* The kernel's ephemeral port range (ip_local_port_range), or the
  * IANA dynamic range 49152-65535 when it cannot be read. */

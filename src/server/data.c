@@ -965,19 +965,19 @@ static enum pasv_result pasv_accept(struct session *s)
 	return PASV_NONE;
 }
 
-/* Closes, unread, every connection waiting on a parked listener: none of
- * them is the one the next PASV/EPSV announces its port for. Returns how
- * many it closed once none waits; -1 (the caller closes the listener) when
- * more keep coming. */
-static int pasv_drain(struct session *s)
+/* Closes, unread, every connection waiting on a parked listener: its port
+ * was announced for an address already used, so none of them is the one
+ * the next PASV/EPSV announces it for. True once none waits; false (the
+ * caller closes the listener) when more keep coming. */
+static bool pasv_drain(struct session *s)
 {
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(s->pasv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? i : -1;
+			return errno == EAGAIN || errno == EWOULDBLOCK;
 		close(fd);
 	}
-	return -1;
+	return false;
 }
 
 static void on_pasv(struct ev_handler *h, uint32_t events)
@@ -987,7 +987,7 @@ static void on_pasv(struct ev_handler *h, uint32_t events)
 	if (s->pasv_parked) {
 		/* Parked earlier in this pass: the event is the connection it
 		 * just took (a later one is reported again next pass). */
-		if (s->pasv_parked_pass != loop_pass() && pasv_drain(s) < 0)
+		if (s->pasv_parked_pass != loop_pass() && !pasv_drain(s))
 			close_pasv_fd(s);
 		return;
 	}
@@ -1085,16 +1085,18 @@ void xfer_tick(struct session *s, long long now)
 }
 
 /* A new passive listener on the session's own address, in place of any
- * other; 0 or -errno. It is watched only once a transfer waits for it
- * (xfer_open): the client connects before its transfer command almost
- * always, and a stray connection from elsewhere waits in the backlog until
- * then, to be closed unread. */
-static int pasv_open(struct session *s)
+ * other (only bound when !listening, for a spare); 0 or -errno. It is
+ * watched only once a transfer waits for it (xfer_open): the client
+ * connects before its transfer command almost always, and a stray
+ * connection from elsewhere waits in the backlog until then, to be closed
+ * unread. */
+static int pasv_open(struct session *s, bool listening)
 {
 	close_pasv_fd(s);
 	struct sockaddr_storage addr = s->local, bound;
 	net_addr_unmap(&addr);
-	int fd = net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
+	int fd = listening ? net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound)
+			   : net_bind_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
 	if (fd < 0)
 		return fd;
 	/* Accepted connections inherit TCP_CORK: a small file's sendfile
@@ -1110,11 +1112,11 @@ static int pasv_open(struct session *s)
 	return 0;
 }
 
-/* Opens the session's next passive listener ahead, once a passive
- * transfer's final reply is written: its socket, bind and listen then
- * overlap the client's reading of that reply instead of delaying the next
- * 229. It is announced to no one until that PASV/EPSV, which takes it only
- * if nothing has connected (pasv_take_parked); the tick closes it after
+/* Opens the session's next passive socket ahead, once a passive transfer's
+ * final reply is written: its socket, options and bind then overlap the
+ * client's reading of that reply instead of delaying the next 229. It does
+ * not listen until that PASV/EPSV announces it (pasv_take_parked), so no
+ * probe can tell its port from a closed one before; the tick closes it after
  * FERRY_PASV_PARK_MS. Failing is harmless: PASV/EPSV opens one then. */
 static void pasv_spare_open(struct session *s)
 {
@@ -1124,7 +1126,7 @@ static void pasv_spare_open(struct session *s)
 	}
 	s->pasv_spare_due = false;
 	if (!s->cfg->pasv_park || s->closing || s->quitting || s->xfer || s->data_mode != DATA_NONE ||
-	    s->pasv.fd >= 0 || pasv_open(s) < 0)
+	    s->pasv.fd >= 0 || pasv_open(s, false) < 0)
 		return;
 	s->pasv_parked = true;
 	s->pasv_spare = true;
@@ -1132,17 +1134,17 @@ static void pasv_spare_open(struct session *s)
 	s->pasv_parked_pass = loop_pass();
 }
 
-/* Whether PASV/EPSV may announce the parked listener. A spare's port was
- * never announced, so a connection waiting on it can only be a probe that
- * found it: the port is burnt and a fresh one opened, and a prober learns
- * nothing it can use. A listener parked after its transfer (PROT P) was
- * announced before, so connections on it are expected and closed. */
+/* Whether PASV/EPSV may announce the parked socket. A spare starts
+ * listening now; that fails only if another socket took its port meanwhile
+ * (SO_REUSEADDR lets two bind it), and a fresh listener is opened then. A
+ * listener parked after its transfer (PROT P) was announced before, so
+ * connections on it are expected and closed. */
 static bool pasv_take_parked(struct session *s)
 {
 	if (!s->pasv_parked)
 		return false;
-	bool ok = s->pasv_spare ? pasv_drain(s) == 0
-		: parking_allowed(s) && pasv_drain(s) >= 0 && loop_watch(&s->pasv, EPOLLIN) == 0;
+	bool ok = s->pasv_spare ? net_listen_bound(s->pasv.fd) == 0
+		: parking_allowed(s) && pasv_drain(s) && loop_watch(&s->pasv, EPOLLIN) == 0;
 	s->pasv_parked = false;
 	s->pasv_spare = false;
 	return ok;
@@ -1158,7 +1160,7 @@ void data_passive(struct session *s, bool extended)
 		return;
 	}
 	if (!pasv_take_parked(s)) {
-		int r = pasv_open(s);
+		int r = pasv_open(s, true);
 		if (r < 0) {
 			reply(s, R_CANT_OPEN_DATA, "Can not open passive connection: %s.", strerror(-r));
 			return;

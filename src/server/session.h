@@ -91,10 +91,11 @@ struct session {
 	struct sockaddr_storage port_addr;
 	/* A passive listener announced to no one waits for the session's next
 	 * PASV/EPSV (cfg->pasv_park): one whose connection was taken (PROT P),
-	 * anything that connects meanwhile closed unread; or a spare opened
-	 * after a passive transfer's final reply, off the next EPSV's path. */
+	 * anything that connects meanwhile closed unread; or a spare, bound
+	 * but not listening, opened after a passive transfer's final reply,
+	 * off the next EPSV's path. */
 	bool pasv_parked;
-	bool pasv_spare;         /* the parked listener is a spare, never announced */
+	bool pasv_spare;         /* the parked socket is a spare: bound, never announced */
 	bool pasv_spare_due;     /* open a spare once the control output is uncorked */
 	long long pasv_parked_ms;
 	unsigned long pasv_parked_pass; /* loop_pass() when it was parked */

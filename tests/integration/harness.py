@@ -5,6 +5,7 @@ small utilities (checksums, random files, free ports).
 Every wait here is bounded; every process started is stopped by its PID.
 """
 import contextlib
+import ctypes
 import ftplib
 import hashlib
 import os
@@ -92,23 +93,41 @@ def wait_listening(port, proc, timeout=10):
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def listening_ports(pid):
-    """The ports pid and its direct children listen on, found through
-    their descriptors without connecting to any of them."""
-    inodes = set()
+_SYS_PIDFD_GETFD = 438
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def tcp_sockets(pid):
+    """{local port: listening?} of every TCP socket pid and its direct
+    children hold, read from duplicates of their descriptors (pidfd_getfd):
+    a socket bound but not listening shows too, and nothing connects to any
+    of them."""
+    found = {}
     for p in [pid] + child_pids(pid):
         try:
-            fds = os.listdir(f"/proc/{p}/fd")
+            pidfd = os.pidfd_open(p)
         except OSError:
             continue
-        for fd in fds:
+        try:
             try:
-                target = os.readlink(f"/proc/{p}/fd/{fd}")
+                names = os.listdir(f"/proc/{p}/fd")
             except OSError:
                 continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    return {port for port, inode in _listening_sockets() if inode in inodes}
+            for name in names:
+                try:
+                    if not os.readlink(f"/proc/{p}/fd/{name}").startswith("socket:["):
+                        continue
+                except OSError:
+                    continue
+                fd = _libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(name), 0)
+                if fd < 0:
+                    continue
+                with socket.socket(fileno=fd) as s:
+                    if s.type == socket.SOCK_STREAM and s.family in (socket.AF_INET, socket.AF_INET6):
+                        found[s.getsockname()[1]] = bool(s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+        finally:
+            os.close(pidfd)
+    return found
 
 
 def assert_data_method(case, transcript, verb, never=()):

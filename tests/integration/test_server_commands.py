@@ -15,7 +15,7 @@ import time
 import unittest
 
 from harness import (FERRYD, TIMEOUT, FerrydCase, RawControl, free_port,
-                     give_to_server, listening_ports, poll_until, start_ferryd)
+                     give_to_server, poll_until, start_ferryd, tcp_sockets)
 
 
 # ---- small helpers shared by the classes below ---------------------------
@@ -1759,21 +1759,25 @@ class PasvFreshPortTests(RawMixin, FerrydCase):
 
 class PasvSpareTests(RawMixin, FerrydCase):
     """Once a passive transfer's final reply is written, ferryd opens the
-    session's next passive listener on a fresh random port, announced to no
-    one, so the next PASV/EPSV answers without opening one. It is announced
-    only if nothing has connected to it (a probe burns the port); the tick
-    closes it after a second or two; PORT closes it at once."""
+    session's next passive socket on a fresh random port, bound but not
+    listening and announced to no one, so the next PASV/EPSV answers with a
+    listen() instead of opening one. Until then a connection to its port is
+    refused as at a closed port; the tick closes it after a second or two;
+    PORT closes it at once; a port someone else took meanwhile is replaced."""
     PAYLOAD = os.urandom(50000)
 
     def prepare_root(self):
         with open(os.path.join(self.root, "f.bin"), "wb") as f:
             f.write(self.PAYLOAD)
 
-    def extra_listeners(self):
-        return listening_ports(self.server.proc.pid) - {self.server.port}
+    def data_sockets(self):
+        """{port: listening?} of ferryd's sockets other than the control port's."""
+        found = tcp_sockets(self.server.proc.pid)
+        found.pop(self.server.port, None)
+        return found
 
-    def retr_through(self, c, verb="EPSV", host="127.0.0.1", family=socket.AF_INET):
-        """verb, then RETR f.bin; returns (port used, listeners after it).
+    def retr_through(self, c, verb="EPSV", host="127.0.0.1"):
+        """verb, then RETR f.bin; returns (port used, data_sockets() after it).
         The NOOP's answer shows the worker has gone past the spare."""
         r = c.cmd(verb)
         port = parse_227(r)[1] if verb == "PASV" else parse_229(r)
@@ -1782,7 +1786,13 @@ class PasvSpareTests(RawMixin, FerrydCase):
         body, r = self.transfer_in(c, "RETR f.bin", d)
         self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
         self.assertEqual(code(c.cmd("NOOP")), "200")
-        return port, self.extra_listeners()
+        return port, self.data_sockets()
+
+    def the_spare(self, sockets):
+        self.assertEqual(len(sockets), 1, sockets)
+        port, listening = sockets.popitem()
+        self.assertFalse(listening, "the spare listens before it is announced")
+        return port
 
     def binary(self, **kw):
         c = self.logged_in(**kw)
@@ -1791,62 +1801,69 @@ class PasvSpareTests(RawMixin, FerrydCase):
 
     def test_next_passive_command_announces_the_spare(self):
         c = self.binary()
-        used, spares = self.retr_through(c)
+        used, after = self.retr_through(c)
         for verb in ("EPSV", "PASV", "EPSV"):
-            self.assertEqual(len(spares), 1, spares)
-            spare = spares.pop()
+            spare = self.the_spare(after)
             self.assertNotEqual(spare, used)
-            used, spares = self.retr_through(c, verb)
+            used, after = self.retr_through(c, verb)
             self.assertEqual(used, spare)
 
     def test_ipv6_session_gets_its_spare_on_ipv6(self):
         c = self.binary(host="::1", family=socket.AF_INET6)
-        _, spares = self.retr_through(c, host="::1", family=socket.AF_INET6)
-        self.assertEqual(len(spares), 1, spares)
-        used, _ = self.retr_through(c, host="::1", family=socket.AF_INET6)
-        self.assertEqual({used}, spares)
+        _, after = self.retr_through(c, host="::1")
+        spare = self.the_spare(after)
+        used, _ = self.retr_through(c, host="::1")
+        self.assertEqual(used, spare)
 
-    def test_connection_to_the_spare_burns_its_port(self):
+    def test_spare_refuses_connections_until_announced(self):
+        """A probe finds nothing at the spare's port before the EPSV: it
+        cannot learn the port ahead of the client."""
         c = self.binary()
+        _, after = self.retr_through(c)
         for _ in range(3):
-            _, spares = self.retr_through(c)
-            self.assertEqual(len(spares), 1, spares)
-            spare = spares.pop()
-            # Only a probe can find a port never announced: it must not
-            # become the next data connection, nor learn the next port.
-            probe = socket.create_connection(("127.0.0.1", spare), timeout=TIMEOUT)
-            self.addCleanup(probe.close)
-            r = c.cmd("EPSV")
-            port = parse_229(r)
-            self.assertNotEqual(port, spare, r)
-            self.assertNotIn(spare, self.extra_listeners())
-            d = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-            body, r = self.transfer_in(c, "RETR f.bin", d)
-            self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
-            try:
-                self.assertEqual(probe.recv(100), b"")
-            except ConnectionResetError:
-                pass
+            spare = self.the_spare(after)
+            for host in ("127.0.0.1", "127.0.0.2"):
+                with self.assertRaises(ConnectionRefusedError):
+                    socket.create_connection((host, spare), timeout=2).close()
+            used, after = self.retr_through(c)
+            self.assertEqual(used, spare)
+
+    def test_spare_whose_port_was_taken_is_replaced(self):
+        """SO_REUSEADDR lets another socket bind the spare's port while it
+        does not listen; the EPSV then opens a fresh listener."""
+        c = self.binary()
+        _, after = self.retr_through(c)
+        spare = self.the_spare(after)
+        squatter = socket.socket()
+        self.addCleanup(squatter.close)
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", spare))
+        squatter.listen(4)
+        squatter.settimeout(0.5)
+        used, _ = self.retr_through(c)
+        self.assertNotEqual(used, spare)
+        with self.assertRaises(socket.timeout):
+            squatter.accept()[0].close()
 
     def test_spare_is_closed_after_a_second_or_two(self):
         c = self.binary()
-        _, spares = self.retr_through(c)
-        self.assertEqual(len(spares), 1, spares)
-        self.assertTrue(poll_until(lambda: not self.extra_listeners(), timeout=5), spares)
+        _, after = self.retr_through(c)
+        spare = self.the_spare(after)
+        self.assertTrue(poll_until(lambda: not self.data_sockets(), timeout=5), spare)
         used, _ = self.retr_through(c)
-        self.assertNotIn(used, spares)
+        self.assertNotEqual(used, spare)
 
     def test_port_closes_the_spare_and_active_transfers_open_none(self):
         c = self.binary()
-        _, spares = self.retr_through(c)
-        self.assertEqual(len(spares), 1, spares)
+        _, after = self.retr_through(c)
+        self.the_spare(after)
         lst = self.listener()
         self.assertEqual(code(c.cmd("PORT " + lst.port_arg())), "200")
-        self.assertEqual(self.extra_listeners(), set())
+        self.assertEqual(self.data_sockets(), {})
         body, r = self.transfer_in(c, "RETR f.bin", listener=lst)
         self.assertEqual((body, code(r)), (self.PAYLOAD, "226"), r)
         self.assertEqual(code(c.cmd("NOOP")), "200")
-        self.assertEqual(self.extra_listeners(), set())
+        self.assertEqual(self.data_sockets(), {})
 
     def test_small_range_opens_no_spare(self):
         """A passive range with no more ports than sessions allowed keeps
@@ -1854,9 +1871,9 @@ class PasvSpareTests(RawMixin, FerrydCase):
         lo, hi = small_pasv_range(3, salt=401)
         self.restart("--pasv-ports", "%d-%d" % (lo, hi))
         c = self.binary()
-        used, spares = self.retr_through(c)
+        used, after = self.retr_through(c)
         self.assertTrue(lo <= used <= hi, used)
-        self.assertEqual(spares, set())
+        self.assertEqual(after, {})
 
 
 class IPv6Tests(RawMixin, FerrydCase):
