@@ -220,16 +220,26 @@ class Server:
                 self.proc.wait(timeout=timeout)
         return self.proc.returncode
 
-    def _read(self, f):
-        f.flush()
-        f.seek(0)
-        return f.read().decode("utf-8", "replace")
-
     def stdout(self):
-        return self._read(self.out)
+        return read_output(self.out)
 
     def stderr(self):
-        return self._read(self.err)
+        return read_output(self.err)
+
+
+def read_output(f):
+    """All a child process has written to the temporary file f (its stdout
+    or stderr), as text. Read with pread: the child shares f's file offset,
+    and a seek here would make its next write land over what it wrote
+    first."""
+    f.flush()
+    chunks, pos = [], 0
+    while True:
+        b = os.pread(f.fileno(), 1 << 16, pos)
+        if not b:
+            return b"".join(chunks).decode("utf-8", "replace")
+        chunks.append(b)
+        pos += len(b)
 
 
 def child_pids(pid):

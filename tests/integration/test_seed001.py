@@ -20,7 +20,8 @@ import tempfile
 import time
 import unittest
 
-from harness import FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, sha256_file, wait_port
+from harness import (FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, read_output,
+                     sha256_file, wait_port)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "seed001")
@@ -92,14 +93,10 @@ class StreamD:
             raise
 
     def stdout(self):
-        self.out.flush()
-        self.out.seek(0)
-        return self.out.read().decode("utf-8", "replace")
+        return read_output(self.out)
 
     def stderr(self):
-        self.err.flush()
-        self.err.seek(0)
-        return self.err.read().decode("utf-8", "replace")
+        return read_output(self.err)
 
     def wait_output(self, pred, timeout=10):
         deadline = time.monotonic() + timeout

@@ -16,7 +16,8 @@ import tempfile
 import time
 import unittest
 
-from harness import FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, sha256_file, wait_listening
+from harness import (FERRY, FERRYD, PeerThread, free_port, give_to_server, make_file, read_output,
+                     sha256_file, wait_listening)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "fixtures", "seed004")
@@ -168,14 +169,11 @@ class Ferryd431:
                 return
             except Exception:
                 self.stop()
-                self.err.seek(0)
-                if attempt == 4 or b"in use" not in self.err.read():
+                if attempt == 4 or "in use" not in read_output(self.err):
                     raise
 
     def stdout(self):
-        self.out.flush()
-        self.out.seek(0)
-        return self.out.read().decode("utf-8", "replace")
+        return read_output(self.out)
 
     def wait_for(self, text, count=1, timeout=10):
         deadline = time.monotonic() + timeout

@@ -44,7 +44,7 @@ import tempfile
 import time
 import unittest
 
-from harness import FERRYD, RawControl, free_port, give_to_server, make_file, wait_listening
+from harness import FERRYD, RawControl, free_port, give_to_server, make_file, read_output, wait_listening
 
 IO_TIMEOUT = 10      # any single socket wait
 NO_GREETING_WAIT = 1.0   # how long a queued client must hear nothing
@@ -85,16 +85,11 @@ class Comp431Server:
                 if attempt == 4 or "in use" not in self.stderr():
                     raise
 
-    def _read(self, f):
-        f.flush()
-        f.seek(0)
-        return f.read().decode("utf-8", "replace")
-
     def stdout(self):
-        return self._read(self.out)
+        return read_output(self.out)
 
     def stderr(self):
-        return self._read(self.err)
+        return read_output(self.err)
 
     def lines(self):
         return self.stdout().splitlines()
