@@ -1129,9 +1129,8 @@ static void pasv_spare_open(struct session *s)
 	    s->pasv.fd >= 0 || pasv_open(s, false) < 0)
 		return;
 	s->pasv_parked = true;
-	s->pasv_spare = true;
+	s->pasv_spare = true; /* never watched: pasv_parked_pass does not apply */
 	s->pasv_parked_ms = clock_ms();
-	s->pasv_parked_pass = loop_pass();
 }
 
 /* Whether PASV/EPSV may announce the parked socket. A spare starts
