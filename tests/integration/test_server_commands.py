@@ -1334,6 +1334,13 @@ class FileStatusTests(RawMixin, FerrydCase):
         body, r = self.transfer_in(c, "NLST " + arg, d)
         self.assertEqual(code(r), "226", r)
         self.assertEqual(body, b"")
+        # one byte shorter, dir/name fills the path buffer but its NUL: shown
+        arg = "/" + "./" * 2042 + "dir"
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST " + arg, d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(body, arg.encode() + b"/inside\r\n")
+        self.assertEqual(len(body) - 2, 4095)
 
     def test_list_patterns(self):
         c = self.logged_in()
