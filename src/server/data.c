@@ -545,7 +545,8 @@ static void finish_sent(struct session *s)
 static void pump_staged(struct session *s, struct transfer *t)
 {
 	size_t budget = XFER_BUDGET;
-	int scan_left = FERRY_LIST_ENTRIES_PER_WAKEUP;
+	int scan_left = t->kind == XK_LIST && t->lfmt == LIST_NAMES ? FERRY_LIST_NAMES_PER_WAKEUP
+								   : FERRY_LIST_ENTRIES_PER_WAKEUP;
 	while (budget > 0) {
 		if (t->stage_off == t->stage.len) {
 			buf_clear(&t->stage);
