@@ -1088,6 +1088,15 @@ void xfer_tick(struct session *s, long long now)
 		xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 }
 
+/* The address a passive socket takes: the control connection's own,
+ * IPv4-mapped IPv6 shown as IPv4. */
+static struct sockaddr_storage pasv_addr(const struct session *s)
+{
+	struct sockaddr_storage addr = s->local;
+	net_addr_unmap(&addr);
+	return addr;
+}
+
 /* A new passive listener on the session's own address, in place of any
  * other (only bound when !listening, for a spare); 0 or -errno. It is
  * watched only once a transfer waits for it (xfer_open): the client
@@ -1097,8 +1106,7 @@ void xfer_tick(struct session *s, long long now)
 static int pasv_open(struct session *s, bool listening)
 {
 	close_pasv_fd(s);
-	struct sockaddr_storage addr = s->local, bound;
-	net_addr_unmap(&addr);
+	struct sockaddr_storage addr = pasv_addr(s), bound;
 	int fd = listening ? net_listen_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound)
 			   : net_bind_addr(&addr, s->cfg->pasv_lo, s->cfg->pasv_hi, &bound);
 	if (fd < 0)
@@ -1156,8 +1164,7 @@ static bool pasv_take_parked(struct session *s)
 void data_passive(struct session *s, bool extended)
 {
 	data_reset(s);
-	struct sockaddr_storage addr = s->local;
-	net_addr_unmap(&addr);
+	struct sockaddr_storage addr = pasv_addr(s);
 	if (!extended && addr.ss_family != AF_INET && !s->cfg->pasv_address) {
 		reply(s, R_CANT_OPEN_DATA, "PASV needs IPv4; use EPSV on IPv6 connections.");
 		return;
