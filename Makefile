@@ -48,9 +48,11 @@ $(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libferry.a
 run: deps all
 	$(B)/ferryd --root . $(PORT)
 
-# Every test, on the normal build and then again on a build with
-# AddressSanitizer and UndefinedBehaviorSanitizer.
-test: deps all asan-build
+# Every test, on the normal build and again on a build with
+# AddressSanitizer and UndefinedBehaviorSanitizer, the two at once.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+test: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all asan-build
 	@bash tests/run.sh $(B) build-asan
 
 # The whole suite under the sanitizers only.
