@@ -713,6 +713,8 @@ static int open_active(struct ftpc *c, struct ftpc_data *d)
 		return lfd;
 	}
 	net_addr_unmap(&here);
+	if (net_addrs_are_local(&c->peer, &c->local))
+		net_unpaced(lfd); /* as net_connect_start does */
 	d->listen_fd = lfd;
 	char arg[128];
 	if (!c->no_eprt) {

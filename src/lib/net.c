@@ -205,6 +205,10 @@ int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr
 	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* Before connect: a congestion control set later keeps the pacing
+	 * the default one started. */
+	if (net_addrs_are_local(addr, from))
+		net_unpaced(fd);
 	if (from) {
 		struct sockaddr_storage f = *from;
 		net_set_port(&f, 0);
@@ -285,14 +289,25 @@ bool net_peer_is_local(int fd)
 	struct sockaddr_storage peer, local;
 	if (net_peer_addr(fd, &peer) != 0 || net_local_addr(fd, &local) != 0)
 		return false;
-	net_addr_unmap(&peer);
-	net_addr_unmap(&local);
-	if (peer.ss_family == AF_INET &&
-	    (ntohl(((struct sockaddr_in *)&peer)->sin_addr.s_addr) >> 24) == 127)
+	return net_addrs_are_local(&peer, &local);
+}
+
+bool net_addrs_are_local(const struct sockaddr_storage *peer, const struct sockaddr_storage *local)
+{
+	struct sockaddr_storage p = *peer;
+	net_addr_unmap(&p);
+	if (p.ss_family == AF_INET &&
+	    (ntohl(((struct sockaddr_in *)&p)->sin_addr.s_addr) >> 24) == 127)
 		return true;
-	if (peer.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&peer)->sin6_addr))
+	if (p.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&p)->sin6_addr))
 		return true;
-	return net_same_host(&peer, &local);
+	return local && net_same_host(&p, local);
+}
+
+int net_unpaced(int fd)
+{
+	static const char reno[] = "reno";
+	return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, reno, sizeof reno - 1) < 0 ? -errno : 0;
 }
 
 int net_cork(int fd, bool on)

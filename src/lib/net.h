@@ -35,7 +35,9 @@ int net_listen_bound(int fd);
 void net_ephemeral_range(int *lo, int *hi);
 int net_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen);
 /* Starts a non-blocking connect to addr (optionally from local address
- * 'from', port 0); returns the fd, connection possibly still in progress. */
+ * 'from', port 0); returns the fd, connection possibly still in progress.
+ * A connection to this host (net_addrs_are_local(addr, from)) is unpaced
+ * (net_unpaced). */
 int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from);
 
 void net_addr_unmap(struct sockaddr_storage *sa);
@@ -52,6 +54,18 @@ int net_peer_addr(int fd, struct sockaddr_storage *out);
 /* True when the connected socket's peer is this host: a loopback address,
  * or the socket's own local address. */
 bool net_peer_is_local(int fd);
+/* The same test on a connection's two addresses, already known; with
+ * local NULL only a loopback peer counts. */
+bool net_addrs_are_local(const struct sockaddr_storage *peer, const struct sockaddr_storage *local);
+/* Reno congestion control for a connection to this host: a path that
+ * never leaves the machine has no congestion to control, and Reno, unlike
+ * BBR, does not pace. Paced, a download over loopback costs its sender
+ * about four times the CPU per GiB (docs/ARCHITECTURE.md, "Same-host data
+ * connections"). Only before the connection exists, on a listener (its
+ * connections inherit it) or before connect: switched later, the pacing
+ * the default started stays on. Reno is always built in and allowed to
+ * every user. 0 or -errno. */
+int net_unpaced(int fd);
 
 /* TCP_CORK on a data connection that carries a stream: the kernel then
  * sends only full segments, and without it every sendfile()/write() can

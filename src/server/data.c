@@ -1118,6 +1118,10 @@ static int pasv_open(struct session *s, bool listening)
 		close(fd);
 		return -e;
 	}
+	/* Connections from this host come unpaced (net_unpaced): set on the
+	 * listener, since it takes effect only before a connection exists. */
+	if (net_addrs_are_local(&s->peer, &s->local))
+		net_unpaced(fd);
 	s->pasv.fd = fd;
 	s->pasv.fn = on_pasv;
 	s->pasv_port = net_port(&bound);

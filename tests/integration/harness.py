@@ -284,6 +284,35 @@ def pause_process(case, pid):
     case.fail("process %d did not stop" % pid)
 
 
+def veth_namespace(test, prefix):
+    """A private network namespace joined to this one by a veth pair: a host
+    on another machine, as far as either side's addresses tell. Returns
+    (its address, the command prefix that runs a program in it, our address
+    on the pair). Skips the test without root or ip(8); removed when the
+    test ends."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        test.skipTest("needs root and ip(8) for a network namespace")
+    tag = os.getpid() % 100000
+    name, outer, inner = "%s-%d" % (prefix, tag), "fsa%d" % tag, "fsb%d" % tag
+    net = "10.213.%d" % (tag % 250)
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        test.skipTest("no network namespaces here: " + r.stderr.strip())
+    test.addCleanup(subprocess.run, ["ip", "netns", "del", name], timeout=10)
+    ns = ["ip", "netns", "exec", name]
+    for cmd in (["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
+                ["ip", "link", "set", inner, "netns", name],
+                ["ip", "addr", "add", net + ".1/30", "dev", outer],
+                ["ip", "link", "set", outer, "up"],
+                ns + ["ip", "addr", "add", net + ".2/30", "dev", inner],
+                ns + ["ip", "link", "set", inner, "up"],
+                ns + ["ip", "link", "set", "lo", "up"]):
+        subprocess.run(cmd, check=True, capture_output=True, timeout=10)
+    # deleting the namespace deletes the pair; this covers a failed move
+    test.addCleanup(subprocess.run, ["ip", "link", "del", outer], capture_output=True, timeout=10)
+    return net + ".2", ns, net + ".1"
+
+
 def start_ferryd(root, *args, port=None, host="127.0.0.1"):
     """Starts ferryd on port (or a free one). A free port can be taken by
     another process between the probe and ferryd's bind (tests run beside

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import FERRY, free_port
+from harness import FERRY, free_port, veth_namespace
 from test_client_support import err, out, run_ferry, start_fake
 
 
@@ -602,53 +602,38 @@ class TestUploadSegments(ClientErrorCase):
     sendfile() call in a short segment. (To a server on the same host ferry
     writes through a buffer with TCP_NODELAY instead; docs/CLIENT.md.)"""
 
-    def remote_host(self):
-        if os.geteuid() != 0 or not shutil.which("ip"):
-            self.skipTest("needs root and ip(8) for a network namespace")
-        tag = os.getpid() % 100000
-        name, outer, inner = "ferry-seg-%d" % tag, "fsa%d" % tag, "fsb%d" % tag
-        net = "10.213.%d" % (tag % 250)
-        r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=10)
-        if r.returncode != 0:
-            self.skipTest("no network namespaces here: " + r.stderr.strip())
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", name], timeout=10)
-        ns = ["ip", "netns", "exec", name]
-        for cmd in (["ip", "link", "add", outer, "type", "veth", "peer", "name", inner],
-                    ["ip", "link", "set", inner, "netns", name],
-                    ["ip", "addr", "add", net + ".1/30", "dev", outer],
-                    ["ip", "link", "set", outer, "up"],
-                    ns + ["ip", "addr", "add", net + ".2/30", "dev", inner],
-                    ns + ["ip", "link", "set", inner, "up"],
-                    ns + ["ip", "link", "set", "lo", "up"]):
-            subprocess.run(cmd, check=True, capture_output=True, timeout=10)
-        # deleting the namespace deletes the pair; this covers a failed move
-        self.addCleanup(subprocess.run, ["ip", "link", "del", outer], capture_output=True, timeout=10)
-        return net + ".2", ns
-
-    def test_small_upload_is_one_segment_with_fin(self):
-        host, ns = self.remote_host()
-        s = start_fake("normal", host=host, wrap=ns)
-        self.addCleanup(s.stop)
+    def put_small(self, host, port, *opts):
+        """ferry -v puts 1,000 random bytes (under any MSS) as x.bin."""
         src = os.path.join(self.tmp, "small.bin")
         with open(src, "wb") as f:
-            f.write(os.urandom(1000))  # under the veth's MSS
+            f.write(os.urandom(1000))
+        p = self.ferry("-v", *opts, "--timeout", "5", host, str(port), "put", src, "x.bin",
+                       timeout=30)
+        self.assertEqual(p.returncode, 0, err(p))
+        return err(p)
+
+    def test_small_upload_is_one_segment_with_fin(self):
+        host, ns, _ = veth_namespace(self, "ferry-seg")
+        s = start_fake("normal", host=host, wrap=ns)
+        self.addCleanup(s.stop)
         for _ in range(3):  # three times: a lucky merge cannot pass it
-            p = self.ferry("-v", "--timeout", "5", host, str(s.port), "put", src, "x.bin",
-                           timeout=30)
-            self.assertEqual(p.returncode, 0, err(p))
-            self.assertIn("226 got 1000 bytes in 3 segments", err(p))
+            self.assertIn("226 got 1000 bytes in 3 segments", self.put_small(host, s.port))
 
     def test_same_host_upload_is_sent_at_once(self):
         # To a server on this host ferry writes through a buffer with
         # TCP_NODELAY (docs/CLIENT.md): the file's segment leaves at once
         # and the FIN follows alone, 4 segments with the SYN, where a
-        # corked socket would hold the data for the FIN (3).
+        # corked socket would hold the data for the FIN (3); and unpaced:
+        # Reno, not the machine's default (docs/ARCHITECTURE.md).
         s = self.fake("normal")
-        src = os.path.join(self.tmp, "small.bin")
-        with open(src, "wb") as f:
-            f.write(os.urandom(1000))
         for _ in range(3):
-            p = self.ferry("-v", "--timeout", "5", "127.0.0.1", str(s.port), "put", src, "x.bin",
-                           timeout=30)
-            self.assertEqual(p.returncode, 0, err(p))
-            self.assertIn("226 got 1000 bytes in 4 segments", err(p))
+            self.assertIn("226 got 1000 bytes in 4 segments from a reno sender",
+                          self.put_small("127.0.0.1", s.port))
+
+    def test_same_host_active_upload_is_unpaced(self):
+        # active mode: the connection ferry accepts comes off a listener
+        # set to Reno, as its passive connections are made
+        s = self.fake("normal")
+        e = self.put_small("127.0.0.1", s.port, "-A")
+        self.assertIn("--> EPRT |1|127.0.0.1|", e)
+        self.assertRegex(e, r"226 got 1000 bytes in \d+ segments from a reno sender")

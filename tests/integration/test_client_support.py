@@ -67,6 +67,7 @@ def serve(c):
         return
     send("220 fake ready")
     data_lst = None
+    active = None    # (host, port) of the last EPRT: STOR connects there
     rest = 0
     cwd = "/"
     user = ""
@@ -143,6 +144,9 @@ def serve(c):
             send("425 All reserved TCP ports are busy")
         elif verb == "EPSV":
             send("502 no EPSV here")
+        elif verb == "EPRT":
+            fields = arg.split(arg[:1])
+            active = (fields[2], int(fields[3])); send("200 ok")
         elif verb == "PASV" and mode == "badpasv":
             send("227 nonsense")
         elif verb == "PASV":
@@ -234,8 +238,16 @@ def serve(c):
         elif verb == "STOR":
             # reports how the upload arrived: segments and bytes, off this
             # socket's own counters once the client has closed it
+            # ferry connects before STOR and sends nothing before the 150:
+            # the sender's congestion control is read off its socket's
+            # ss(8) line now, while it surely is open (seen only when the
+            # sender is on this host)
+            d = socket.create_connection(active, 10) if active else data_lst.accept()[0]
+            peer = subprocess.run(["ss", "-tinH", "( sport = :%d and dport = :%d )"
+                                   % (d.getpeername()[1], d.getsockname()[1])],
+                                  capture_output=True, text=True, timeout=10).stdout
+            cc = re.search(r"\n\s+([a-z0-9_]+) ", peer)
             send("150 send it")
-            d, _ = data_lst.accept()
             if mode == "stor_noread":
                 time.sleep(30); return  # takes the connection, reads nothing
             if mode == "stor_cut_once" and RETRS[0] == 0:
@@ -258,7 +270,8 @@ def serve(c):
                                  "( sport = :%d )" % d.getsockname()[1]],
                                 capture_output=True, text=True, timeout=10).stdout
             m = re.search(r"segs_in:(\d+)", ss)
-            d.close(); send("226 got %d bytes in %s segments" % (n, m.group(1) if m else "?"))
+            d.close(); send("226 got %d bytes in %s segments from a %s sender"
+                            % (n, m.group(1) if m else "?", cc.group(1) if cc else "?"))
         elif verb == "QUIT":
             send("221 bye"); return
         else:

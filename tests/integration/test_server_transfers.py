@@ -18,8 +18,8 @@ import threading
 import time
 import unittest
 
-from harness import (TIMEOUT, ClassFerryd, FerrydCase, give_to_server, make_file, pause_process,
-                     sha256_file)
+from harness import (FERRYD, TIMEOUT, ClassFerryd, FerrydCase, Server, free_port, give_to_server,
+                     make_file, pause_process, sha256_file, veth_namespace)
 
 MiB = 1 << 20
 BIG = 256 * MiB
@@ -255,6 +255,92 @@ class ModeMatrixTests(ClassServer):
         self.assertEqual(got, hashlib.sha256(b"a\nb\n\nlast line without newline").hexdigest())
         os.unlink(self.rpath("conv.txt"))
         os.unlink(self.rpath("split.txt"))
+
+
+def default_congestion(ns=()):
+    """The default TCP congestion control where ns runs (this namespace
+    when empty)."""
+    return subprocess.run(list(ns) + ["sysctl", "-n", "net.ipv4.tcp_congestion_control"],
+                          capture_output=True, text=True, timeout=TIMEOUT).stdout.strip()
+
+
+def server_end_congestion(conn, ns=()):
+    """The congestion control of the server's end of data connection conn
+    (ss(8) in the namespace ns runs in): the socket whose local port is
+    conn's peer port and whose peer port is conn's own."""
+    here, there = conn.getsockname()[1], conn.getpeername()[1]
+    out = subprocess.run(list(ns) + ["ss", "-Htin", "( sport = :%d and dport = :%d )" % (there, here)],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    m = re.search(r"\n\s+([a-z0-9_]+) ", out)
+    return m.group(1) if m else out
+
+
+def read_to_end(conn):
+    n = 0
+    while True:
+        b = conn.recv(1 << 16)
+        if not b:
+            return n
+        n += len(b)
+
+
+class SameHostUnpacedTests(ClassServer):
+    """A data connection to a client on this host is Reno, which does not
+    pace, not the machine's default (BBR here, which paces: a download
+    over loopback then costs ferryd about four times the CPU per GiB;
+    docs/ARCHITECTURE.md). Every method and address family, the server's
+    end of each connection read with ss(8) while it sends."""
+
+    @classmethod
+    def make_files(cls):
+        make_file(os.path.join(cls.root, "two.bin"), 2 * MiB, seed=31)
+
+    def test_downloads_to_this_host_are_reno(self):
+        if default_congestion() in ("", "reno"):
+            self.skipTest("the default is Reno already: nothing to tell apart")
+        for host, modes in (("127.0.0.1", MODES_V4), ("::1", MODES_V6)):
+            for mode in modes:
+                f = self.client(mode, host)
+                f.voidcmd("TYPE I")
+                with f.transfercmd("RETR two.bin") as conn:
+                    cc = server_end_congestion(conn)
+                    self.assertEqual(read_to_end(conn), 2 * MiB)
+                self.assertTrue(f.voidresp().startswith("226"))
+                self.assertEqual(cc, "reno", "%s over %s" % (mode, host))
+
+
+class OtherHostPacedTests(unittest.TestCase):
+    """A client on another host keeps the machine's default congestion
+    control: Reno is only for paths that never leave the machine. ferryd
+    runs in a private network namespace behind a veth pair; this test is
+    its client, on the other side."""
+
+    def test_download_to_another_host_keeps_the_default(self):
+        host, ns, _ = veth_namespace(self, "ferry-cc")
+        want = default_congestion(ns)
+        if want in ("", "reno"):
+            self.skipTest("the default is Reno already: nothing to tell apart")
+        tmp = tempfile.mkdtemp(prefix="ferry-cc-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        root = os.path.join(tmp, "root")
+        os.mkdir(root)
+        make_file(os.path.join(root, "two.bin"), 2 * MiB, seed=32)
+        give_to_server(tmp, root)
+        port = free_port()
+        server = Server(ns + [FERRYD, "--root", root, "--port", str(port), "-b", host], port, host=host)
+        self.addCleanup(server.stop)
+        for mode in ("pasv", "port"):
+            f = ModeFTP()
+            f.connect(host, port, timeout=TIMEOUT)
+            self.addCleanup(ClassServer._close, f)
+            f.login()
+            f.use(mode)
+            f.voidcmd("TYPE I")
+            with f.transfercmd("RETR two.bin") as conn:
+                cc = server_end_congestion(conn, ns)
+                self.assertEqual(read_to_end(conn), 2 * MiB)
+            self.assertTrue(f.voidresp().startswith("226"))
+            self.assertEqual(cc, want, mode)
 
 
 class BigFileTests(ClassServer):

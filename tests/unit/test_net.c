@@ -7,7 +7,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,6 +64,58 @@ TEST(peer_is_local_false_without_inet_peer)
 	close(c);
 }
 
+static struct sockaddr_storage addr(const char *text)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	CHECK(net_addr_parse(text, &ss) == 0);
+	return ss;
+}
+
+TEST(addrs_are_local_by_address)
+{
+	struct sockaddr_storage lo4 = addr("127.0.0.1"), lo4b = addr("127.3.2.1"), lo6 = addr("::1"),
+				mapped = addr("::ffff:127.0.0.1"), a = addr("192.0.2.7"),
+				b = addr("192.0.2.8"), a6 = addr("2001:db8::7"), mapped_a = addr("::ffff:192.0.2.7");
+	CHECK(net_addrs_are_local(&lo4, &a));
+	CHECK(net_addrs_are_local(&lo4b, NULL)); /* all of 127/8 */
+	CHECK(net_addrs_are_local(&lo6, &a6));
+	CHECK(net_addrs_are_local(&mapped, NULL));
+	CHECK(net_addrs_are_local(&a, &a)); /* our own address */
+	CHECK(net_addrs_are_local(&mapped_a, &a));
+	CHECK(net_addrs_are_local(&a6, &a6));
+	CHECK(!net_addrs_are_local(&a, &b));
+	CHECK(!net_addrs_are_local(&a, NULL)); /* without our address only loopback counts */
+	CHECK(!net_addrs_are_local(&a6, &a));
+	CHECK(!net_addrs_are_local(&b, &lo4));
+}
+
+/* The socket's congestion control, "" when it cannot be read. */
+static void congestion(int fd, char *out, size_t len)
+{
+	socklen_t n = (socklen_t)len - 1;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, out, &n) < 0)
+		n = 0;
+	out[n] = '\0';
+}
+
+TEST(connect_start_unpaces_only_this_host)
+{
+	/* To loopback: Reno, whatever the machine's default. (Whether a
+	 * connection elsewhere keeps the default is net_addrs_are_local's
+	 * answer above; these tests send nothing beyond loopback.) */
+	char cc[32];
+	struct sockaddr_storage lo = addr("127.0.0.1"), bound;
+	int lfd = net_listen_addr(&lo, 0, 0, &bound);
+	CHECK(lfd >= 0);
+	int c = net_connect_start(&bound, NULL);
+	CHECK(c >= 0);
+	congestion(c, cc, sizeof cc);
+	CHECK(strcmp(cc, "reno") == 0);
+	close(c);
+	close(lfd);
+}
+
 static int count_report(void *ctx, uint64_t bytes)
 {
 	(void)bytes;
@@ -108,6 +162,8 @@ int main(void)
 {
 	RUN_ONE(peer_is_local_on_loopback);
 	RUN_ONE(peer_is_local_false_without_inet_peer);
+	RUN_ONE(addrs_are_local_by_address);
+	RUN_ONE(connect_start_unpaces_only_this_host);
 	RUN_ONE(copy_file_to_socket_through_buffer);
 	return check_tests_failed != 0;
 }
