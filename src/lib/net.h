@@ -63,8 +63,9 @@ bool net_addrs_are_local(const struct sockaddr_storage *peer, const struct socka
  * about four times the CPU per GiB (docs/ARCHITECTURE.md, "Same-host data
  * connections"). Only before the connection exists, on a listener (its
  * connections inherit it) or before connect: switched later, the pacing
- * the default started stays on. Reno is always built in and allowed to
- * every user. 0 or -errno. */
+ * the default started stays on. Reno is always built in; where it is not
+ * on the allowed list (tcp_allowed_congestion_control) this fails and
+ * the default stays. 0 or -errno. */
 int net_unpaced(int fd);
 
 /* TCP_CORK on a data connection that carries a stream: the kernel then
