@@ -90,7 +90,7 @@ static int connect_v4(const char *host, int port)
 		struct sockaddr_storage ss;
 		memset(&ss, 0, sizeof ss);
 		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-		fd = net_connect_start(&ss, NULL);
+		fd = net_connect_start(&ss, NULL, false);
 		if (fd < 0)
 			continue;
 		int soerr = 0;

@@ -689,7 +689,7 @@ static int open_passive(struct ftpc *c, struct ftpc_data *d)
 		}
 		net_set_port(&addr, net_port(&named));
 	}
-	int fd = net_connect_start(&addr, NULL);
+	int fd = net_connect_start(&addr, NULL, net_addrs_are_local(&c->peer, &c->local));
 	if (fd < 0) {
 		set_err(c, "data connection: %s", strerror(-fd));
 		return fd;
@@ -714,7 +714,7 @@ static int open_active(struct ftpc *c, struct ftpc_data *d)
 	}
 	net_addr_unmap(&here);
 	if (net_addrs_are_local(&c->peer, &c->local))
-		net_unpaced(lfd); /* as net_connect_start does */
+		net_unpaced(lfd); /* as open_passive's connections are */
 	d->listen_fd = lfd;
 	char arg[128];
 	if (!c->no_eprt) {

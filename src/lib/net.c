@@ -200,14 +200,14 @@ void net_ephemeral_range(int *lo, int *hi)
 	fclose(f);
 }
 
-int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from)
+int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from, bool unpaced)
 {
 	int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* Before connect: a congestion control set later keeps the pacing
 	 * the default one started. */
-	if (net_addrs_are_local(addr, from))
+	if (unpaced)
 		net_unpaced(fd);
 	if (from) {
 		struct sockaddr_storage f = *from;
@@ -242,7 +242,7 @@ int net_connect(const char *host, int port, int timeout_ms, char *err, size_t er
 		struct sockaddr_storage ss;
 		memset(&ss, 0, sizeof ss);
 		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-		int fd = net_connect_start(&ss, NULL);
+		int fd = net_connect_start(&ss, NULL, false);
 		if (fd < 0) {
 			last = fd;
 			continue;

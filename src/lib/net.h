@@ -36,9 +36,8 @@ void net_ephemeral_range(int *lo, int *hi);
 int net_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen);
 /* Starts a non-blocking connect to addr (optionally from local address
  * 'from', port 0); returns the fd, connection possibly still in progress.
- * A connection to this host (net_addrs_are_local(addr, from)) is unpaced
- * (net_unpaced). */
-int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from);
+ * unpaced: net_unpaced first, for a data connection to this host. */
+int net_connect_start(const struct sockaddr_storage *addr, const struct sockaddr_storage *from, bool unpaced);
 
 void net_addr_unmap(struct sockaddr_storage *sa);
 bool net_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);

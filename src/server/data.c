@@ -1027,7 +1027,8 @@ static void xfer_open(struct session *s, struct transfer *t, const char *text150
 		struct sockaddr_storage to = s->port_addr;
 		if (from.ss_family != to.ss_family)
 			net_addr_unmap(&to);
-		int fd = net_connect_start(&to, from.ss_family == to.ss_family ? &from : NULL);
+		const struct sockaddr_storage *via = from.ss_family == to.ss_family ? &from : NULL;
+		int fd = net_connect_start(&to, via, net_addrs_are_local(&to, via));
 		if (fd < 0) {
 			xfer_fail(s, R_CANT_OPEN_DATA, "Can not open data connection.");
 			return;

@@ -99,19 +99,25 @@ static void congestion(int fd, char *out, size_t len)
 	out[n] = '\0';
 }
 
-TEST(connect_start_unpaces_only_this_host)
+TEST(connect_start_unpaces_when_asked)
 {
-	/* To loopback: Reno, whatever the machine's default. (Whether a
-	 * connection elsewhere keeps the default is net_addrs_are_local's
-	 * answer above; these tests send nothing beyond loopback.) */
-	char cc[32];
+	char cc[32], plain[32];
 	struct sockaddr_storage lo = addr("127.0.0.1"), bound;
 	int lfd = net_listen_addr(&lo, 0, 0, &bound);
 	CHECK(lfd >= 0);
-	int c = net_connect_start(&bound, NULL);
+	int c = net_connect_start(&bound, NULL, true);
 	CHECK(c >= 0);
 	congestion(c, cc, sizeof cc);
 	CHECK(strcmp(cc, "reno") == 0);
+	close(c);
+	/* Not asked: the machine's default, whatever it is. */
+	int d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	congestion(d, plain, sizeof plain);
+	close(d);
+	c = net_connect_start(&bound, NULL, false);
+	CHECK(c >= 0);
+	congestion(c, cc, sizeof cc);
+	CHECK(plain[0] && strcmp(cc, plain) == 0);
 	close(c);
 	close(lfd);
 }
@@ -163,7 +169,7 @@ int main(void)
 	RUN_ONE(peer_is_local_on_loopback);
 	RUN_ONE(peer_is_local_false_without_inet_peer);
 	RUN_ONE(addrs_are_local_by_address);
-	RUN_ONE(connect_start_unpaces_only_this_host);
+	RUN_ONE(connect_start_unpaces_when_asked);
 	RUN_ONE(copy_file_to_socket_through_buffer);
 	return check_tests_failed != 0;
 }
