@@ -178,8 +178,12 @@ static int run_copy(struct client *cl, struct copy_job *job)
 	/* The ABOR or 226 exchange must finish for the session to go on
 	 * after ^C; after SIGTERM or SIGHUP ferry is ending: no waiting. */
 	int_cuts_waits = 0;
-	if (!fatal_signal)
-		io_wait_interrupted = 0;
+	/* Cleared, then set again for a fatal signal: tested first, a
+	 * SIGTERM landing between the test and the clear was forgotten, and
+	 * ferry waited out the 226 and kept the file before ending. */
+	io_wait_interrupted = 0;
+	if (fatal_signal)
+		io_wait_interrupted = 1;
 	if (job->progress) {
 		if (n >= 0)
 			job->progress->bytes = (uint64_t)n;

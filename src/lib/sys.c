@@ -64,19 +64,40 @@ int io_wait(int fd, short events, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = fd, .events = events};
 	long long deadline = clock_ms() + timeout_ms;
+	/* Signals stay blocked from the test of io_wait_interrupted until
+	 * ppoll sleeps: one handled between the two would set the flag too
+	 * late to be seen and too early to cut the sleep short. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	int rc;
 	for (;;) {
-		int r = poll(&pfd, 1, timeout_ms);
-		if (r >= 0)
-			return r;
-		if (errno != EINTR)
-			return -errno;
-		if (io_wait_interrupted)
-			return -EINTR;
+		if (io_wait_interrupted) {
+			rc = -EINTR;
+			break;
+		}
+		struct timespec ts, *limit = NULL;
+		if (timeout_ms >= 0) {
+			ts.tv_sec = timeout_ms / 1000;
+			ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+			limit = &ts;
+		}
+		int r = ppoll(&pfd, 1, limit, &old);
+		if (r >= 0) {
+			rc = r;
+			break;
+		}
+		if (errno != EINTR) {
+			rc = -errno;
+			break;
+		}
 		if (timeout_ms >= 0) {
 			long long left = deadline - clock_ms();
 			timeout_ms = left > 0 ? (int)left : 0;
 		}
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int fd_set_nonblock(int fd, int on)

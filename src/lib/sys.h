@@ -22,7 +22,8 @@ ssize_t io_read_full(int fd, void *p, size_t n);
 /* >0 when ready, 0 on timeout, negative errno on error. timeout_ms < 0 waits forever. */
 int io_wait(int fd, short events, int timeout_ms);
 /* Set (to 1) by a signal handler that wants waits cut short: io_wait then
- * returns -EINTR at the signal instead of waiting on. 0 by default. */
+ * returns -EINTR at the signal instead of waiting on, and at once while it
+ * stays set. 0 by default. */
 extern volatile sig_atomic_t io_wait_interrupted;
 int fd_set_nonblock(int fd, int on);
 void fd_close(int *fd);
