@@ -41,7 +41,8 @@ $(B)/ferryd: $(SERVER_OBJ) $(B)/libferry.a
 $(B)/ferry: $(CLIENT_OBJ) $(B)/libferry.a
 	$(CC) $(LDFLAGS) -o $@ $^ -ledit -lssl -lcrypto
 
-$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libferry.a
+# Some unit tests include a server module's source whole: they follow it too.
+$(B)/tests/%: tests/unit/%.c tests/unit/check.h $(B)/libferry.a $(wildcard src/server/*.[ch] src/lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -iquote tests/unit -o $@ $< $(B)/libferry.a -lssl -lcrypto
 

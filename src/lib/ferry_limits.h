@@ -49,6 +49,12 @@
  * names would cost as much as the names. */
 #define FERRY_LIST_WRITE_FILL (64 * 1024)
 
+/* A listing's names are sorted (as vsftpd, ProFTPD and pure-ftpd sort
+ * theirs) when they and their index fit in this much memory: about 45,000
+ * names of 10 bytes, 7,500 of 240. A larger directory is listed in its own
+ * order. Reading that many names takes its worker 5-10 ms at once. */
+#define FERRY_LIST_SORT_MAX (2 * 1024 * 1024)
+
 /* Entries STAT <path> sends over the control connection before it stops. */
 #define FERRY_STAT_MAX_ENTRIES 2000
 

@@ -869,6 +869,13 @@ static void cmd_mlst(struct session *s, char *arg)
 	buf_free(&facts);
 }
 
+/* STAT without -a: every name but "." and "..". */
+static bool stat_keeps(const char *name, void *unused)
+{
+	(void)unused;
+	return !dir_walk_is_dot(name);
+}
+
 static void cmd_stat(struct session *s, char *arg)
 {
 	if (!arg) {
@@ -910,27 +917,32 @@ static void cmd_stat(struct session *s, char *arg)
 		DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
 		if (!d && dfd >= 0)
 			close(dfd);
-		struct dirent *de;
+		struct dir_walk walk;
+		if (d && dir_walk_open(&walk, d, FERRY_LIST_SORT_MAX, all ? NULL : stat_keeps, NULL) < 0) {
+			closedir(d);
+			d = NULL;
+		}
+		const char *name;
 		int count = 0;
 		bool truncated = false;
-		while (d && rc == 0 && (de = readdir(d))) {
-			if (!all && de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
-				continue;
+		while (d && rc == 0 && (name = dir_walk_next(&walk))) {
 			/* Bounded in entries and bytes; the rest is for LIST. */
 			if (count >= FERRY_STAT_MAX_ENTRIES || body.len + 2 * FERRY_PATH_MAX + 128 > body.limit) {
 				truncated = true;
 				break;
 			}
 			struct stat est;
-			if (listing_lstat(dirfd(d), s->rootfd, de->d_name, &est) < 0)
+			if (listing_lstat(dirfd(d), s->rootfd, name, &est) < 0)
 				continue;
 			rc = buf_append(&body, " ", 1);
 			if (!rc)
-				rc = listing_entry(&body, LIST_LONG, dirfd(d), de->d_name, &est, s->writable, 0, now);
+				rc = listing_entry(&body, LIST_LONG, dirfd(d), name, &est, s->writable, 0, now);
 			count++;
 		}
-		if (d)
+		if (d) {
+			dir_walk_close(&walk);
 			closedir(d);
+		}
 		if (rc == 0 && truncated)
 			rc = buf_printf(&body, " (%d entries shown; use LIST for the whole directory)\r\n", count);
 	} else {
@@ -1318,12 +1330,15 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		int dfd = path_open(s->rootfd, vp, O_RDONLY | O_DIRECTORY, 0);
-		t->dir = dfd < 0 ? NULL : fdopendir(dfd);
-		if (!t->dir) {
-			if (dfd >= 0)
+		DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+		int err = dfd < 0 ? -dfd : !d ? errno : -xfer_list_dir(t, d);
+		if (err) {
+			if (d)
+				closedir(d);
+			else if (dfd >= 0)
 				close(dfd);
 			xfer_free(t);
-			reply_errno(s, dfd < 0 ? -dfd : errno, shown(path, n, sizeof n));
+			reply_errno(s, err, shown(path, n, sizeof n));
 			return;
 		}
 	} else {

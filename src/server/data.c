@@ -121,6 +121,14 @@ void xfer_release_idle(void)
 	}
 }
 
+static void end_listing(struct transfer *t)
+{
+	dir_walk_close(&t->walk);
+	if (t->dir)
+		closedir(t->dir);
+	t->dir = NULL;
+}
+
 void xfer_free(struct transfer *t)
 {
 	fd_close(&t->file_fd);
@@ -128,8 +136,7 @@ void xfer_free(struct transfer *t)
 	if (t->tmp_name && t->target_dirfd >= 0)
 		unlinkat(t->target_dirfd, t->tmp_name, 0); /* never committed */
 	fd_close(&t->target_dirfd);
-	if (t->dir)
-		closedir(t->dir);
+	end_listing(t);
 	buf_free(&t->stage);
 	free(t->pattern);
 	free(t->prefix);
@@ -448,6 +455,24 @@ static void stor_eof(struct session *s)
 	worker_wake_at(s, t->commit_at);
 }
 
+/* The names a listing shows: dot entries only with -a (never in MLSD),
+ * and those matching its pattern. */
+static bool listing_keeps(const char *name, void *arg)
+{
+	const struct transfer *t = arg;
+	if (dir_walk_is_dot(name) && (!t->list_all || t->lfmt == LIST_MLSD))
+		return false;
+	return !t->pattern || fnmatch(t->pattern, name, FNM_PERIOD) == 0;
+}
+
+int xfer_list_dir(struct transfer *t, DIR *dir)
+{
+	int rc = dir_walk_open(&t->walk, dir, FERRY_LIST_SORT_MAX, listing_keeps, t);
+	if (rc == 0)
+		t->dir = dir;
+	return rc;
+}
+
 /* Formats directory entries into the staging buffer until it holds
  * FERRY_LIST_WRITE_FILL bytes, the directory ends (t->dir is then NULL)
  * or *scan_left entries have been read. One entry is at most a few KiB
@@ -458,19 +483,11 @@ static void refill_listing(struct session *s, struct transfer *t, int *scan_left
 	time_t now = time(NULL);
 	while (t->dir && t->stage.len < FERRY_LIST_WRITE_FILL && *scan_left > 0) {
 		(*scan_left)--;
-		errno = 0;
-		struct dirent *de = readdir(t->dir);
-		if (!de) {
-			closedir(t->dir);
-			t->dir = NULL;
+		const char *name = dir_walk_next(&t->walk);
+		if (!name) {
+			end_listing(t);
 			break;
 		}
-		const char *name = de->d_name;
-		if (name[0] == '.' && (!t->list_all || t->lfmt == LIST_MLSD) &&
-		    (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-			continue;
-		if (t->pattern && fnmatch(t->pattern, name, FNM_PERIOD) != 0)
-			continue;
 		/* NLST shows names only: no stat, the dominant cost of a listing. */
 		struct stat st = {0};
 		if (t->lfmt != LIST_NAMES && listing_lstat(dirfd(t->dir), s->rootfd, name, &st) < 0)

@@ -13,6 +13,7 @@
 #ifndef FERRY_DATA_H
 #define FERRY_DATA_H
 
+#include "dirwalk.h"
 #include "ftpaddr.h"
 #include "listing.h"
 #include "prealloc.h"
@@ -46,6 +47,7 @@ struct transfer {
 	size_t piped;             /* STOR: bytes in the pipe not yet in the file */
 
 	DIR *dir;                 /* LIST: the directory being listed, NULL when done */
+	struct dir_walk walk;     /* LIST: its names to show, in order */
 	enum list_format lfmt;
 	bool list_all;            /* -a: include dot entries */
 	char *pattern;            /* LIST/NLST glob on the last component, owned */
@@ -73,6 +75,9 @@ void xfer_start(struct session *s, struct transfer *t, const char *text150);
 void xfer_fail(struct session *s, int code, const char *text);
 /* Releases a transfer that never started (t is not s->xfer). */
 void xfer_free(struct transfer *t);
+/* LIST/NLST/MLSD of a directory: t (lfmt, list_all, pattern set) takes
+ * dir and reads its names. 0, or -errno with dir still the caller's. */
+int xfer_list_dir(struct transfer *t, DIR *dir);
 /* STOR in binary: gives t the worker's splice pipe. 0 or -errno. */
 int xfer_attach_pipe(struct transfer *t);
 /* Closes the worker's splice pipe if no upload holds it (once a second:

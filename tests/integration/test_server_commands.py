@@ -2274,8 +2274,8 @@ class LargeDirectoryTests(RawMixin, FerrydCase):
             self.assertEqual(code(r), "226", r)
             lines = [ln for ln in body.decode().split("\r\n") if ln and not ln.startswith("total ")]
             self.assertEqual(len(lines), self.MANY, cmd)
-            names = {os.path.basename(ln.split(" ")[-1]) for ln in lines}
-            self.assertEqual(names, want, cmd)
+            names = [os.path.basename(ln.split(" ")[-1]) for ln in lines]
+            self.assertEqual(names, sorted(want), cmd)
 
     def test_stat_of_large_directory_is_bounded(self):
         c = self.logged_in()
@@ -2290,6 +2290,72 @@ class LargeDirectoryTests(RawMixin, FerrydCase):
         for ln in body:
             self.assertFalse(re.match(r"^\d{3}[ -]", ln), ln)
         self.assertEqual(code(c.cmd("NOOP")), "200")
+
+
+class HugeDirectoryTests(RawMixin, FerrydCase):
+    """Names beyond what a listing may hold to sort (FERRY_LIST_SORT_MAX,
+    2 MiB with their index) are listed whole, in the directory's order."""
+    MANY = 9000
+
+    def prepare_root(self):
+        huge = os.path.join(self.root, "huge")
+        os.mkdir(huge)
+        for i in range(self.MANY):
+            open(os.path.join(huge, "%05d-" % i + "n" * 234), "wb").close()
+
+    def test_listed_whole_unsorted(self):
+        want = sorted("%05d-" % i + "n" * 234 for i in range(self.MANY))
+        for cmd in ("NLST huge", "MLSD huge"):
+            c = self.logged_in()
+            d = self.pasv(c)
+            body, r = self.transfer_in(c, cmd, d)
+            self.assertEqual(code(r), "226", r)
+            names = [os.path.basename(ln.split(" ")[-1])
+                     for ln in body.decode().split("\r\n") if ln]
+            self.assertEqual(sorted(names), want, cmd)
+            # sorting them would have held more than the bound
+            self.assertNotEqual(names, want, cmd)
+
+
+class SortedListingTests(RawMixin, FerrydCase):
+    """Listings come in byte order, as `LC_ALL=C ls` and vsftpd, ProFTPD
+    and pure-ftpd give theirs. The names are made in a scrambled order, so
+    the directory's own order is not the sorted one."""
+    NAMES = ([b"zeta", b"Alpha", b"beta", b"_x", b"1a", b"a10", b"a9", b"-dash", b"sp ace",
+              b"abcdefgh", b"abcdefg", b"abcdefghi", "\u00e4rger".encode(), b"~x", b"a", b"ab",
+              b".hidden"]
+             + [b"IMG_20240101_%04d.jpg" % ((i * 37) % 100) for i in range(100)])
+
+    def prepare_root(self):
+        mixed = os.path.join(os.fsencode(self.root), b"mixed")
+        os.mkdir(mixed)
+        for n in self.NAMES:
+            open(os.path.join(mixed, n), "wb").close()
+        os.mkdir(os.path.join(mixed, b"subdir"))
+
+    def listed(self, c, cmd):
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, cmd, d)
+        self.assertEqual(code(r), "226", r)
+        return [ln for ln in body.decode().split("\r\n") if ln and not ln.startswith("total ")]
+
+    def test_every_listing_in_byte_order(self):
+        want = [n.decode() for n in sorted(self.NAMES + [b"subdir"])]
+        c = self.logged_in()
+        self.assertEqual(self.listed(c, "NLST mixed"), ["mixed/" + n for n in want])
+        self.assertEqual([LS_LINE.match(ln).group(10) for ln in self.listed(c, "LIST mixed")], want)
+        self.assertEqual([LS_LINE.match(ln).group(10) for ln in self.listed(c, "LIST -a mixed")],
+                         sorted(want + [".", ".."]))
+        self.assertEqual([ln.split("; ", 1)[1] for ln in self.listed(c, "MLSD mixed")], want)
+        self.assertEqual(self.listed(c, "NLST mixed/IMG*"),
+                         ["mixed/" + n for n in want if n.startswith("IMG")])
+        stat = c.cmd("STAT mixed").splitlines()[1:-1]
+        self.assertEqual([LS_LINE.match(ln[1:]).group(10) for ln in stat], want)
+
+    def test_ftplib_nlst_in_byte_order(self):
+        f = self.ftp()
+        f.cwd("mixed")
+        self.assertEqual(f.nlst(), [n.decode() for n in sorted(self.NAMES + [b"subdir"])])
 
 
 class EdgeCaseTests(RawMixin, FerrydCase):

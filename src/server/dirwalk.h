@@ -1,0 +1,54 @@
+/* dirwalk.h - a directory's names in byte order, for listings.
+ *
+ * dir_walk_open reads the directory to its end, keeping the names a filter
+ * accepts in one arena, and sorts them by strcmp: the order of
+ * `LC_ALL=C ls`, which vsftpd, ProFTPD and pure-ftpd give their LIST. The
+ * arena and its index grow to at most max_bytes together; a directory whose
+ * names need more is walked in directory order instead (from its start),
+ * so no listing holds more than max_bytes whatever the directory holds.
+ * Either way dir_walk_next hands out every accepted name once. */
+#ifndef FERRY_DIRWALK_H
+#define FERRY_DIRWALK_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* true when a name belongs in the walk. */
+typedef bool dir_walk_keep_fn(const char *name, void *arg);
+
+struct dir_walk_ref {
+	uint64_t key;   /* 8 bytes of the name, for the sort */
+	uint32_t off;   /* the name's offset in the arena */
+};
+
+struct dir_walk {
+	DIR *dir;                   /* borrowed: the caller closes it */
+	dir_walk_keep_fn *keep;
+	void *keep_arg;
+	char *arena;                /* accepted names, NUL-terminated, back to back; owned */
+	size_t arena_len, arena_cap;
+	struct dir_walk_ref *refs;  /* one per name, sorted, then as many spare
+				       for the sort: 2 * refs_cap in all; owned */
+	size_t count, refs_cap, next;
+	bool sorted;                /* false: names come from readdir as they are */
+};
+
+/* "." or "..". */
+static inline bool dir_walk_is_dot(const char *name)
+{
+	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* Reads dir through for a sorted walk. 0, or -errno when reading the
+ * directory failed (-ENOMEM when memory below max_bytes was refused):
+ * the walk is then closed. keep may be NULL (every name). */
+int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_fn *keep,
+		  void *keep_arg);
+/* The next name, or NULL at the end. Valid until the next call. */
+const char *dir_walk_next(struct dir_walk *w);
+/* Frees the names; the directory stays open. Safe on a zeroed walk. */
+void dir_walk_close(struct dir_walk *w);
+
+#endif
