@@ -224,6 +224,13 @@ class ServerKilled(SecurityCase):
             if not whole:
                 self.assertEqual(got, old, "run %d: an unfinished upload replaced the file" % i)
                 self.assertEqual(temp_leftovers(self.root), [])
+            for left in temp_leftovers(self.root):
+                # Replacing a file is a link under a private name, then a
+                # rename over the target (Linux has no atomic link-over):
+                # a kill between the two leaves the whole new file there.
+                self.assertEqual((sha256_file(left), got), (new, old),
+                                 "run %d: a temporary that is not a whole upload" % i)
+                os.unlink(left)
             outcomes.append("new" if got == new else "old")
             if got == new:   # back to the old file for the next run
                 make_file(target, 4 << 20, seed=21)
