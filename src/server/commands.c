@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -923,9 +924,9 @@ static void cmd_stat(struct session *s, char *arg)
 			d = NULL;
 		}
 		const char *name;
-		int count = 0;
+		int count = 0, scan_left = INT_MAX;
 		bool truncated = false;
-		while (d && rc == 0 && (name = dir_walk_next(&walk))) {
+		while (d && rc == 0 && (name = dir_walk_next(&walk, &scan_left))) {
 			/* Bounded in entries and bytes; the rest is for LIST. */
 			if (count >= FERRY_STAT_MAX_ENTRIES || body.len + 2 * FERRY_PATH_MAX + 128 > body.limit) {
 				truncated = true;

@@ -482,10 +482,10 @@ static void refill_listing(struct session *s, struct transfer *t, int *scan_left
 {
 	time_t now = time(NULL);
 	while (t->dir && t->stage.len < FERRY_LIST_WRITE_FILL && *scan_left > 0) {
-		(*scan_left)--;
-		const char *name = dir_walk_next(&t->walk);
+		const char *name = dir_walk_next(&t->walk, scan_left);
 		if (!name) {
-			end_listing(t);
+			if (t->walk.ended)
+				end_listing(t);
 			break;
 		}
 		/* NLST shows names only: no stat, the dominant cost of a listing. */

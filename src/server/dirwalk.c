@@ -145,7 +145,7 @@ int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_
 	w->keep_arg = keep_arg;
 	if (max_bytes > UINT32_MAX)
 		max_bytes = UINT32_MAX; /* arena offsets are 32-bit */
-	size_t held = 0;
+	size_t held = 0, scanned = 0;
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(dir);
@@ -156,11 +156,13 @@ int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_
 			dir_walk_close(w);
 			return -err;
 		}
-		if (keep && !keep(de->d_name, keep_arg))
-			continue;
-		if (add_name(w, de->d_name, &held, max_bytes) < 0) {
-			/* Too many names to hold (or no memory for them): the
-			 * listing is still whole, in the directory's own order. */
+		/* Names left out count too: reading them is the work. */
+		scanned += strlen(de->d_name) + 1 + 2 * sizeof *w->refs;
+		bool kept = !keep || keep(de->d_name, keep_arg);
+		if (scanned > max_bytes || (kept && add_name(w, de->d_name, &held, max_bytes) < 0)) {
+			/* Too many names to read at once or to hold (or no
+			 * memory for them): the listing is still whole, in the
+			 * directory's own order, read as it is sent. */
 			dir_walk_close(w);
 			rewinddir(dir);
 			return 0;
@@ -171,14 +173,26 @@ int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_
 	return 0;
 }
 
-const char *dir_walk_next(struct dir_walk *w)
+const char *dir_walk_next(struct dir_walk *w, int *scan_left)
 {
-	if (w->sorted)
-		return w->next < w->count ? w->arena + w->refs[w->next++].off : NULL;
-	struct dirent *de;
-	while ((de = readdir(w->dir)))
+	if (w->sorted) {
+		if (w->next == w->count) {
+			w->ended = true;
+			return NULL;
+		}
+		(*scan_left)--;
+		return w->arena + w->refs[w->next++].off;
+	}
+	while (*scan_left > 0) {
+		(*scan_left)--;
+		struct dirent *de = readdir(w->dir);
+		if (!de) {
+			w->ended = true;
+			return NULL;
+		}
 		if (!w->keep || w->keep(de->d_name, w->keep_arg))
 			return de->d_name;
+	}
 	return NULL;
 }
 
@@ -189,5 +203,5 @@ void dir_walk_close(struct dir_walk *w)
 	w->arena = NULL;
 	w->refs = NULL;
 	w->arena_len = w->arena_cap = w->count = w->refs_cap = w->next = 0;
-	w->sorted = false;
+	w->sorted = w->ended = false;
 }

@@ -2,11 +2,13 @@
  *
  * dir_walk_open reads the directory to its end, keeping the names a filter
  * accepts in one arena, and sorts them by strcmp: the order of
- * `LC_ALL=C ls`, which vsftpd, ProFTPD and pure-ftpd give their LIST. The
- * arena and its index grow to at most max_bytes together; a directory whose
- * names need more is walked in directory order instead (from its start),
- * so no listing holds more than max_bytes whatever the directory holds.
- * Either way dir_walk_next hands out every accepted name once. */
+ * `LC_ALL=C ls`, which vsftpd, pure-ftpd and pyftpdlib give their listings.
+ * It reads at most max_bytes worth of entries (a name and its index, kept
+ * or not) and holds at most max_bytes; a directory with more is walked in
+ * directory order instead (from its start), read as the names are asked
+ * for, so no listing holds more memory or reads more at once whatever the
+ * directory holds. Either way dir_walk_next hands out every accepted name
+ * once. */
 #ifndef FERRY_DIRWALK_H
 #define FERRY_DIRWALK_H
 
@@ -33,6 +35,7 @@ struct dir_walk {
 				       for the sort: 2 * refs_cap in all; owned */
 	size_t count, refs_cap, next;
 	bool sorted;                /* false: names come from readdir as they are */
+	bool ended;                 /* dir_walk_next has handed out the last name */
 };
 
 /* "." or "..". */
@@ -46,8 +49,10 @@ static inline bool dir_walk_is_dot(const char *name)
  * the walk is then closed. keep may be NULL (every name). */
 int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_fn *keep,
 		  void *keep_arg);
-/* The next name, or NULL at the end. Valid until the next call. */
-const char *dir_walk_next(struct dir_walk *w);
+/* The next name, valid until the next call; each entry read (or sorted
+ * name handed out) costs one from *scan_left. NULL at the end (ended is
+ * then set) or when *scan_left ran out first: the caller comes back later. */
+const char *dir_walk_next(struct dir_walk *w, int *scan_left);
 /* Frees the names; the directory stays open. Safe on a zeroed walk. */
 void dir_walk_close(struct dir_walk *w);
 

@@ -2316,6 +2316,16 @@ class HugeDirectoryTests(RawMixin, FerrydCase):
             # sorting them would have held more than the bound
             self.assertNotEqual(names, want, cmd)
 
+    def test_pattern_reads_past_the_bound_in_slices(self):
+        # Ten names kept, but all 9,000 read to find them: more than a
+        # listing reads at once, so the directory is read as it is sent.
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "NLST huge/0000?-*", d)
+        self.assertEqual(code(r), "226", r)
+        self.assertEqual(sorted(body.decode().split("\r\n")[:-1]),
+                         ["huge/0000%d-" % i + "n" * 234 for i in range(10)])
+
 
 class SortedListingTests(RawMixin, FerrydCase):
     """Listings come in byte order, as `LC_ALL=C ls` and vsftpd, ProFTPD

@@ -70,10 +70,11 @@ static void check_walk(const char *dir, size_t max, bool want_sorted)
 	CHECK(dir_walk_open(&w, d, max, not_dots, NULL) == 0);
 	CHECK(w.sorted == want_sorted);
 	static char got[MAX_NAMES][64];
-	int n = 0;
+	int n = 0, scan_left = MAX_NAMES + 3;
 	const char *name;
-	while ((name = dir_walk_next(&w)) && n < MAX_NAMES)
+	while ((name = dir_walk_next(&w, &scan_left)) && n < MAX_NAMES)
 		snprintf(got[n++], sizeof got[0], "%s", name);
+	CHECK(w.ended);
 	CHECK(n == nmade);
 	if (!want_sorted)
 		qsort(got, (size_t)n, sizeof got[0], by_strcmp);
@@ -148,6 +149,55 @@ TEST(past_the_bound_every_name_once_unsorted)
 	remove_dir(dir);
 }
 
+/* Keeps the names that start with "keep". */
+static bool kept_ones(const char *name, void *arg)
+{
+	(void)arg;
+	return strncmp(name, "keep", 4) == 0;
+}
+
+TEST(names_left_out_count_against_the_bound_and_the_budget)
+{
+	const char *dir = fresh_dir();
+	for (int i = 0; i < 400; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%s-%03d", i % 100 == 0 ? "keep" : "drop", i);
+		make_name(dir, name);
+	}
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	if (!d)
+		return;
+	/* 4 names to keep fit in 4 KiB, but reading the 400 does not. */
+	struct dir_walk w;
+	CHECK(dir_walk_open(&w, d, 4096, kept_ones, NULL) == 0);
+	CHECK(!w.sorted);
+	/* Streamed, the walk reads no more entries than the budget allows. */
+	int kept = 0, calls = 0, scan_left = 0;
+	while (!w.ended && calls++ < 1000) {
+		scan_left = 10;
+		if (dir_walk_next(&w, &scan_left)) {
+			kept++;
+			CHECK(scan_left >= 0);
+		} else if (!w.ended) {
+			CHECK(scan_left == 0);
+		}
+	}
+	CHECK(kept == 4);
+	CHECK(calls > 400 / 10 && calls < 1000);
+	dir_walk_close(&w);
+	/* With room to read them all, the four come sorted. */
+	rewinddir(d);
+	CHECK(dir_walk_open(&w, d, 65536, kept_ones, NULL) == 0);
+	CHECK(w.sorted && w.count == 4);
+	scan_left = 100;
+	CHECK_STR(dir_walk_next(&w, &scan_left), "keep-000");
+	CHECK_STR(dir_walk_next(&w, &scan_left), "keep-100");
+	dir_walk_close(&w);
+	closedir(d);
+	remove_dir(dir);
+}
+
 TEST(an_empty_directory)
 {
 	const char *dir = fresh_dir();
@@ -155,8 +205,8 @@ TEST(an_empty_directory)
 	DIR *d = opendir(dir);
 	struct dir_walk w;
 	CHECK(d && dir_walk_open(&w, d, 4096, NULL, NULL) == 0);
-	int n = 0;
-	while (d && dir_walk_next(&w))
+	int n = 0, scan_left = 10;
+	while (d && dir_walk_next(&w, &scan_left))
 		n++;
 	CHECK(n == 2); /* "." and ".." without a filter */
 	if (d) {
@@ -171,6 +221,7 @@ int main(void)
 	RUN_ONE(names_in_strcmp_order);
 	RUN_ONE(names_sharing_a_prefix_longer_than_the_key);
 	RUN_ONE(past_the_bound_every_name_once_unsorted);
+	RUN_ONE(names_left_out_count_against_the_bound_and_the_budget);
 	RUN_ONE(an_empty_directory);
 	return check_tests_failed ? 1 : 0;
 }
