@@ -55,6 +55,11 @@
  * order. Reading that many names takes its worker 5-10 ms at once. */
 #define FERRY_LIST_SORT_MAX (2 * 1024 * 1024)
 
+/* What a worker's listings hold for sorting together: a listing that
+ * finds less left is sent unsorted, so sessions listing large directories
+ * slowly cannot take more than this of a worker's memory. */
+#define FERRY_LIST_SORT_WORKER_MAX (16 * 1024 * 1024)
+
 /* Entries STAT <path> sends over the control connection before it stops. */
 #define FERRY_STAT_MAX_ENTRIES 2000
 

@@ -1331,15 +1331,12 @@ static void list_common(struct session *s, char *arg, enum list_format fmt)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		int dfd = path_open(s->rootfd, vp, O_RDONLY | O_DIRECTORY, 0);
-		DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
-		int err = dfd < 0 ? -dfd : !d ? errno : -xfer_list_dir(t, d);
-		if (err) {
-			if (d)
-				closedir(d);
-			else if (dfd >= 0)
+		t->dir = dfd < 0 ? NULL : fdopendir(dfd);
+		if (!t->dir) {
+			if (dfd >= 0)
 				close(dfd);
 			xfer_free(t);
-			reply_errno(s, err, shown(path, n, sizeof n));
+			reply_errno(s, dfd < 0 ? -dfd : errno, shown(path, n, sizeof n));
 			return;
 		}
 	} else {

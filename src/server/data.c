@@ -121,8 +121,12 @@ void xfer_release_idle(void)
 	}
 }
 
+/* Bytes this worker's listings hold for sorting (FERRY_LIST_SORT_WORKER_MAX). */
+static size_t listings_held;
+
 static void end_listing(struct transfer *t)
 {
+	listings_held -= t->walk.held;
 	dir_walk_close(&t->walk);
 	if (t->dir)
 		closedir(t->dir);
@@ -465,11 +469,15 @@ static bool listing_keeps(const char *name, void *arg)
 	return !t->pattern || fnmatch(t->pattern, name, FNM_PERIOD) == 0;
 }
 
-int xfer_list_dir(struct transfer *t, DIR *dir)
+/* Reads the names when the data connection is up, not at the command:
+ * a client that never connects holds no more than the open directory. */
+static int open_listing(struct transfer *t)
 {
-	int rc = dir_walk_open(&t->walk, dir, FERRY_LIST_SORT_MAX, listing_keeps, t);
-	if (rc == 0)
-		t->dir = dir;
+	size_t room = FERRY_LIST_SORT_WORKER_MAX - listings_held;
+	int rc = dir_walk_open(&t->walk, t->dir, room < FERRY_LIST_SORT_MAX ? room : FERRY_LIST_SORT_MAX,
+			       listing_keeps, t);
+	t->walk_open = true;
+	listings_held += t->walk.held;
 	return rc;
 }
 
@@ -481,6 +489,10 @@ int xfer_list_dir(struct transfer *t, DIR *dir)
 static void refill_listing(struct session *s, struct transfer *t, int *scan_left)
 {
 	time_t now = time(NULL);
+	if (t->dir && !t->walk_open && open_listing(t) < 0) {
+		end_listing(t); /* unreadable: the listing ends there, as at a failed readdir */
+		return;
+	}
 	while (t->dir && t->stage.len < FERRY_LIST_WRITE_FILL && *scan_left > 0) {
 		const char *name = dir_walk_next(&t->walk, scan_left);
 		if (!name) {

@@ -47,7 +47,9 @@ struct transfer {
 	size_t piped;             /* STOR: bytes in the pipe not yet in the file */
 
 	DIR *dir;                 /* LIST: the directory being listed, NULL when done */
-	struct dir_walk walk;     /* LIST: its names to show, in order */
+	struct dir_walk walk;     /* LIST: its names to show, in order, read once
+				     the data connection is up (walk_open) */
+	bool walk_open;
 	enum list_format lfmt;
 	bool list_all;            /* -a: include dot entries */
 	char *pattern;            /* LIST/NLST glob on the last component, owned */
@@ -75,9 +77,6 @@ void xfer_start(struct session *s, struct transfer *t, const char *text150);
 void xfer_fail(struct session *s, int code, const char *text);
 /* Releases a transfer that never started (t is not s->xfer). */
 void xfer_free(struct transfer *t);
-/* LIST/NLST/MLSD of a directory: t (lfmt, list_all, pattern set) takes
- * dir and reads its names. 0, or -errno with dir still the caller's. */
-int xfer_list_dir(struct transfer *t, DIR *dir);
 /* STOR in binary: gives t the worker's splice pipe. 0 or -errno. */
 int xfer_attach_pipe(struct transfer *t);
 /* Closes the worker's splice pipe if no upload holds it (once a second:

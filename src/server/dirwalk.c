@@ -107,10 +107,11 @@ static int reserve(void **p, size_t *cap, size_t used, size_t n, size_t elem, si
 	while (want < used + n)
 		want *= 2;
 	size_t room = (max - (*held - *cap * elem)) / elem; /* the most this array may take */
-	if (want > room)
-		want = room;
-	if (want < used + n)
+	if (room < used + n)
 		return -E2BIG;
+	/* Near the bound, half of what is left: the other array grows too. */
+	if (want > room)
+		want = used + n + (room - (used + n)) / 2;
 	void *q = realloc(*p, want * elem);
 	if (!q)
 		return -ENOMEM;
@@ -170,6 +171,7 @@ int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_
 	}
 	sort_names(w);
 	w->sorted = true;
+	w->held = held;
 	return 0;
 }
 
@@ -180,6 +182,8 @@ const char *dir_walk_next(struct dir_walk *w, int *scan_left)
 			w->ended = true;
 			return NULL;
 		}
+		if (*scan_left <= 0)
+			return NULL;
 		(*scan_left)--;
 		return w->arena + w->refs[w->next++].off;
 	}
@@ -202,6 +206,6 @@ void dir_walk_close(struct dir_walk *w)
 	free(w->refs);
 	w->arena = NULL;
 	w->refs = NULL;
-	w->arena_len = w->arena_cap = w->count = w->refs_cap = w->next = 0;
+	w->arena_len = w->arena_cap = w->count = w->refs_cap = w->next = w->held = 0;
 	w->sorted = w->ended = false;
 }

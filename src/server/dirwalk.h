@@ -31,6 +31,7 @@ struct dir_walk {
 	void *keep_arg;
 	char *arena;                /* accepted names, NUL-terminated, back to back; owned */
 	size_t arena_len, arena_cap;
+	size_t held;                /* bytes of arena and refs, at most max_bytes */
 	struct dir_walk_ref *refs;  /* one per name, sorted, then as many spare
 				       for the sort: 2 * refs_cap in all; owned */
 	size_t count, refs_cap, next;
@@ -45,13 +46,14 @@ static inline bool dir_walk_is_dot(const char *name)
 }
 
 /* Reads dir through for a sorted walk. 0, or -errno when reading the
- * directory failed (-ENOMEM when memory below max_bytes was refused):
- * the walk is then closed. keep may be NULL (every name). */
+ * directory failed: the walk is then closed. A directory past max_bytes,
+ * or memory refused below it, leaves an unsorted walk and returns 0. keep
+ * may be NULL (every name). */
 int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_fn *keep,
 		  void *keep_arg);
 /* The next name, valid until the next call; each entry read (or sorted
  * name handed out) costs one from *scan_left. NULL at the end (ended is
- * then set) or when *scan_left ran out first: the caller comes back later. */
+ * then set) or when *scan_left is used up first: the caller comes back. */
 const char *dir_walk_next(struct dir_walk *w, int *scan_left);
 /* Frees the names; the directory stays open. Safe on a zeroed walk. */
 void dir_walk_close(struct dir_walk *w);

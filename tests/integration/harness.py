@@ -242,6 +242,15 @@ def read_output(f):
         pos += len(b)
 
 
+def rss_kib(pid):
+    """A process's resident memory in KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def child_pids(pid):
     """The direct children of pid (ferryd's worker processes)."""
     kids = []

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from harness import TIMEOUT, RawControl, make_file, sha256_file
+from harness import TIMEOUT, RawControl, make_file, rss_kib, sha256_file
 from test_security_common import (FULL, SecurityCase, connect_from, control_from, cpu_seconds, fd_count,
                                   family_pids, pasv_port, read_reply_within, recv_all, start_server,
                                   temp_leftovers, transfer, wait_until)
@@ -29,14 +29,6 @@ FLOOD_CONNECTIONS = 2000 if FULL else 200
 # Pipelined NOOPs in the command-flood test.
 FLOOD_COMMANDS = 100_000
 MAX_SESSIONS = 8
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def logged_in_session(case, timeout=10):

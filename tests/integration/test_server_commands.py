@@ -15,7 +15,7 @@ import time
 import unittest
 
 from harness import (FERRYD, TIMEOUT, FerrydCase, RawControl, free_port,
-                     give_to_server, poll_until, start_ferryd, tcp_sockets)
+                     give_to_server, poll_until, rss_kib, start_ferryd, tcp_sockets)
 
 
 # ---- small helpers shared by the classes below ---------------------------
@@ -2325,6 +2325,71 @@ class HugeDirectoryTests(RawMixin, FerrydCase):
         self.assertEqual(code(r), "226", r)
         self.assertEqual(sorted(body.decode().split("\r\n")[:-1]),
                          ["huge/0000%d-" % i + "n" * 234 for i in range(10)])
+
+
+class ListingMemoryTests(RawMixin, FerrydCase):
+    """A sorted listing holds its names (up to 2 MiB) only while its data
+    connection is up, and a worker's listings hold at most 16 MiB in all
+    (FERRY_LIST_SORT_WORKER_MAX); one that finds less left goes out
+    unsorted, whole. 45,000 short names: each sorted listing of them holds
+    the whole 2 MiB, and their MLSD (3.4 MB) is more than the kernel
+    buffers before the client reads."""
+    ferryd_args = ("--workers", "1")
+    MANY = 45000
+
+    def prepare_root(self):
+        many = os.path.join(self.root, "many")
+        os.mkdir(many)
+        for i in range(self.MANY):
+            open(os.path.join(many, "a%05d" % ((i * 7919) % self.MANY)), "wb").close()
+
+    def mlsd_names(self):
+        c = self.logged_in()
+        d = self.pasv(c)
+        body, r = self.transfer_in(c, "MLSD many", d)
+        self.assertEqual(code(r), "226", r)
+        c.close()
+        return [ln.split("; ", 1)[1] for ln in body.decode().split("\r\n") if ln]
+
+    def test_listings_waiting_for_their_connection_hold_no_names(self):
+        worker = self.server.proc.pid  # one worker runs in ferryd's own process
+        before = rss_kib(worker)
+        waiting = []
+        for _ in range(12):
+            c = self.logged_in()
+            self.addCleanup(c.close)
+            self.assertEqual(code(c.cmd("PASV")), "227")
+            self.assertEqual(code(c.cmd("NLST many")), "150")
+            waiting.append(c)
+        # Read at the command, twelve listings would hold 24 MiB (16 with the cap).
+        self.assertLess(rss_kib(worker) - before, 6 * 1024)
+        for c in waiting:  # not left to wait out the data connection's timeout
+            c.send("ABOR\r\n")
+
+    def test_a_worker_holds_at_most_16_mib_of_names(self):
+        want = sorted("a%05d" % i for i in range(self.MANY))
+        self.assertTrue(self.mlsd_names() == want, "one listing alone is not sorted")
+        held = []
+        for _ in range(8):
+            c = self.logged_in()
+            d = socket.socket()
+            d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            d.settimeout(TIMEOUT)
+            host, port = parse_227(c.cmd("PASV"))
+            d.connect((host, port))
+            self.assertEqual(code(c.cmd("MLSD many")), "150")
+            self.assertTrue(d.recv(1000))  # under way: its names are read
+            held.append((c, d))
+        # Eight listings hold the worker's 16 MiB: the next goes out whole,
+        # in the directory's order.
+        names = self.mlsd_names()
+        self.assertTrue(sorted(names) == want, "the listing is not whole")
+        self.assertFalse(names == want, "a ninth listing was sorted")
+        for c, d in held:
+            d.close()
+            c.close()
+        # Their memory is given back: sorted again.
+        self.assertTrue(poll_until(lambda: self.mlsd_names() == want, timeout=20))
 
 
 class SortedListingTests(RawMixin, FerrydCase):

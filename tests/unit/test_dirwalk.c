@@ -190,8 +190,10 @@ TEST(names_left_out_count_against_the_bound_and_the_budget)
 	rewinddir(d);
 	CHECK(dir_walk_open(&w, d, 65536, kept_ones, NULL) == 0);
 	CHECK(w.sorted && w.count == 4);
-	scan_left = 100;
+	scan_left = 1;
 	CHECK_STR(dir_walk_next(&w, &scan_left), "keep-000");
+	CHECK(dir_walk_next(&w, &scan_left) == NULL && !w.ended); /* budget used up */
+	scan_left = 100;
 	CHECK_STR(dir_walk_next(&w, &scan_left), "keep-100");
 	dir_walk_close(&w);
 	closedir(d);
