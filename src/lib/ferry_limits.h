@@ -52,7 +52,7 @@
 /* A listing's names are sorted (as vsftpd, ProFTPD and pure-ftpd sort
  * theirs) when they and their index fit in this much memory: about 45,000
  * names of 10 bytes, 7,500 of 240. A larger directory is listed in its own
- * order. Reading that many names takes its worker 5-10 ms at once. */
+ * order. The names are read FERRY_LIST_NAMES_PER_WAKEUP per wakeup. */
 #define FERRY_LIST_SORT_MAX (2 * 1024 * 1024)
 
 /* What a worker's listings hold for sorting together: a listing that

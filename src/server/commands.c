@@ -919,12 +919,17 @@ static void cmd_stat(struct session *s, char *arg)
 		if (!d && dfd >= 0)
 			close(dfd);
 		struct dir_walk walk;
-		if (d && dir_walk_open(&walk, d, FERRY_LIST_SORT_MAX, all ? NULL : stat_keeps, NULL) < 0) {
-			closedir(d);
-			d = NULL;
+		int scan_left = INT_MAX;
+		if (d) {
+			dir_walk_init(&walk, d, FERRY_LIST_SORT_MAX, all ? NULL : stat_keeps, NULL);
+			if (dir_walk_read(&walk, &scan_left) < 0) {
+				closedir(d);
+				d = NULL;
+			}
+			scan_left = INT_MAX;
 		}
 		const char *name;
-		int count = 0, scan_left = INT_MAX;
+		int count = 0;
 		bool truncated = false;
 		while (d && rc == 0 && (name = dir_walk_next(&walk, &scan_left))) {
 			/* Bounded in entries and bytes; the rest is for LIST. */

@@ -121,12 +121,14 @@ void xfer_release_idle(void)
 	}
 }
 
-/* Bytes this worker's listings hold for sorting (FERRY_LIST_SORT_WORKER_MAX). */
+/* Bytes this worker's listings hold, or have reserved while they read,
+ * for sorting (at most FERRY_LIST_SORT_WORKER_MAX). */
 static size_t listings_held;
 
 static void end_listing(struct transfer *t)
 {
-	listings_held -= t->walk.held;
+	listings_held -= t->names_reserved;
+	t->names_reserved = 0;
 	dir_walk_close(&t->walk);
 	if (t->dir)
 		closedir(t->dir);
@@ -469,15 +471,25 @@ static bool listing_keeps(const char *name, void *arg)
 	return !t->pattern || fnmatch(t->pattern, name, FNM_PERIOD) == 0;
 }
 
-/* Reads the names when the data connection is up, not at the command:
- * a client that never connects holds no more than the open directory. */
-static int open_listing(struct transfer *t)
+/* Reads the names once the data connection is up, not at the command: a
+ * client that never connects holds no more than the open directory. The
+ * first call reserves what the listing may hold of the worker's share;
+ * once the names are read, what it does not hold goes back. 1, 0 or
+ * -errno as dir_walk_read. */
+static int read_listing(struct transfer *t, int *scan_left)
 {
-	size_t room = FERRY_LIST_SORT_WORKER_MAX - listings_held;
-	int rc = dir_walk_open(&t->walk, t->dir, room < FERRY_LIST_SORT_MAX ? room : FERRY_LIST_SORT_MAX,
-			       listing_keeps, t);
-	t->walk_open = true;
-	listings_held += t->walk.held;
+	if (!t->walk_started) {
+		size_t room = FERRY_LIST_SORT_WORKER_MAX - listings_held;
+		t->names_reserved = room < FERRY_LIST_SORT_MAX ? room : FERRY_LIST_SORT_MAX;
+		listings_held += t->names_reserved;
+		dir_walk_init(&t->walk, t->dir, t->names_reserved, listing_keeps, t);
+		t->walk_started = true;
+	}
+	int rc = dir_walk_read(&t->walk, scan_left);
+	if (rc != 0) {
+		listings_held -= t->names_reserved - t->walk.held;
+		t->names_reserved = t->walk.held;
+	}
 	return rc;
 }
 
@@ -489,9 +501,19 @@ static int open_listing(struct transfer *t)
 static void refill_listing(struct session *s, struct transfer *t, int *scan_left)
 {
 	time_t now = time(NULL);
-	if (t->dir && !t->walk_open && open_listing(t) < 0) {
-		end_listing(t); /* unreadable: the listing ends there, as at a failed readdir */
-		return;
+	if (t->dir && !t->walk.ready) {
+		/* Names cost a tenth of an entry sent, so more of them per
+		 * wakeup; none is sent before all are read. */
+		int reads = FERRY_LIST_NAMES_PER_WAKEUP;
+		int rc = read_listing(t, &reads);
+		if (rc < 0) {
+			end_listing(t); /* unreadable: the listing ends there, as at a failed readdir */
+			return;
+		}
+		if (rc == 0) {
+			*scan_left = 0; /* the rest on the next wakeup */
+			return;
+		}
 	}
 	while (t->dir && t->stage.len < FERRY_LIST_WRITE_FILL && *scan_left > 0) {
 		const char *name = dir_walk_next(&t->walk, scan_left);

@@ -48,8 +48,9 @@ struct transfer {
 
 	DIR *dir;                 /* LIST: the directory being listed, NULL when done */
 	struct dir_walk walk;     /* LIST: its names to show, in order, read once
-				     the data connection is up (walk_open) */
-	bool walk_open;
+				     the data connection is up (walk_started) */
+	bool walk_started;
+	size_t names_reserved;    /* LIST: of its worker's share for sorting */
 	enum list_format lfmt;
 	bool list_all;            /* -a: include dot entries */
 	char *pattern;            /* LIST/NLST glob on the last component, owned */

@@ -121,13 +121,15 @@ static int reserve(void **p, size_t *cap, size_t used, size_t n, size_t elem, si
 	return 0;
 }
 
-static int add_name(struct dir_walk *w, const char *name, size_t *held, size_t max)
+static int add_name(struct dir_walk *w, const char *name)
 {
 	size_t len = strlen(name);
 	/* 8 spare bytes past the name for name_key's load */
-	int rc = reserve((void **)&w->arena, &w->arena_cap, w->arena_len, len + 1 + 8, 1, held, max);
+	int rc = reserve((void **)&w->arena, &w->arena_cap, w->arena_len, len + 1 + 8, 1, &w->held,
+			 w->max_bytes);
 	if (rc == 0)
-		rc = reserve((void **)&w->refs, &w->refs_cap, w->count, 1, 2 * sizeof *w->refs, held, max);
+		rc = reserve((void **)&w->refs, &w->refs_cap, w->count, 1, 2 * sizeof *w->refs, &w->held,
+			     w->max_bytes);
 	if (rc < 0)
 		return rc;
 	memcpy(w->arena + w->arena_len, name, len + 1);
@@ -137,42 +139,48 @@ static int add_name(struct dir_walk *w, const char *name, size_t *held, size_t m
 	return 0;
 }
 
-int dir_walk_open(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_fn *keep,
-		  void *keep_arg)
+void dir_walk_init(struct dir_walk *w, DIR *dir, size_t max_bytes, dir_walk_keep_fn *keep,
+		   void *keep_arg)
 {
 	memset(w, 0, sizeof *w);
 	w->dir = dir;
 	w->keep = keep;
 	w->keep_arg = keep_arg;
-	if (max_bytes > UINT32_MAX)
-		max_bytes = UINT32_MAX; /* arena offsets are 32-bit */
-	size_t held = 0, scanned = 0;
-	for (;;) {
+	/* arena offsets are 32-bit */
+	w->max_bytes = max_bytes > UINT32_MAX ? UINT32_MAX : max_bytes;
+}
+
+int dir_walk_read(struct dir_walk *w, int *scan_left)
+{
+	while (!w->ready) {
+		if (*scan_left <= 0)
+			return 0;
+		(*scan_left)--;
 		errno = 0;
-		struct dirent *de = readdir(dir);
+		struct dirent *de = readdir(w->dir);
 		if (!de) {
-			if (errno == 0)
-				break;
-			int err = errno;
-			dir_walk_close(w);
-			return -err;
+			if (errno != 0) {
+				int err = errno;
+				dir_walk_close(w);
+				return -err;
+			}
+			sort_names(w);
+			w->sorted = w->ready = true;
+			break;
 		}
 		/* Names left out count too: reading them is the work. */
-		scanned += strlen(de->d_name) + 1 + 2 * sizeof *w->refs;
-		bool kept = !keep || keep(de->d_name, keep_arg);
-		if (scanned > max_bytes || (kept && add_name(w, de->d_name, &held, max_bytes) < 0)) {
-			/* Too many names to read at once or to hold (or no
-			 * memory for them): the listing is still whole, in the
-			 * directory's own order, read as it is sent. */
+		w->scanned += strlen(de->d_name) + 1 + 2 * sizeof *w->refs;
+		bool kept = !w->keep || w->keep(de->d_name, w->keep_arg);
+		if (w->scanned > w->max_bytes || (kept && add_name(w, de->d_name) < 0)) {
+			/* Too many names to read or to hold (or no memory for
+			 * them): the listing is still whole, in the directory's
+			 * own order, read as it is sent. */
 			dir_walk_close(w);
-			rewinddir(dir);
-			return 0;
+			rewinddir(w->dir);
+			w->ready = true;
 		}
 	}
-	sort_names(w);
-	w->sorted = true;
-	w->held = held;
-	return 0;
+	return 1;
 }
 
 const char *dir_walk_next(struct dir_walk *w, int *scan_left)

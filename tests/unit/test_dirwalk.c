@@ -47,6 +47,14 @@ static void make_name(const char *dir, const char *name)
 		snprintf(made[nmade++], sizeof made[0], "%s", name);
 }
 
+/* A walk read through in one call. */
+static int open_walk(struct dir_walk *w, DIR *d, size_t max, dir_walk_keep_fn *keep)
+{
+	dir_walk_init(w, d, max, keep, NULL);
+	int scan_left = 1 << 30;
+	return dir_walk_read(w, &scan_left);
+}
+
 static void remove_dir(const char *dir)
 {
 	char path[256];
@@ -67,7 +75,7 @@ static void check_walk(const char *dir, size_t max, bool want_sorted)
 	if (!d)
 		return;
 	struct dir_walk w;
-	CHECK(dir_walk_open(&w, d, max, not_dots, NULL) == 0);
+	CHECK(open_walk(&w, d, max, not_dots) == 1);
 	CHECK(w.sorted == want_sorted);
 	static char got[MAX_NAMES][64];
 	int n = 0, scan_left = MAX_NAMES + 3;
@@ -170,7 +178,7 @@ TEST(names_left_out_count_against_the_bound_and_the_budget)
 		return;
 	/* 4 names to keep fit in 4 KiB, but reading the 400 does not. */
 	struct dir_walk w;
-	CHECK(dir_walk_open(&w, d, 4096, kept_ones, NULL) == 0);
+	CHECK(open_walk(&w, d, 4096, kept_ones) == 1);
 	CHECK(!w.sorted);
 	/* Streamed, the walk reads no more entries than the budget allows. */
 	int kept = 0, calls = 0, scan_left = 0;
@@ -186,9 +194,22 @@ TEST(names_left_out_count_against_the_bound_and_the_budget)
 	CHECK(kept == 4);
 	CHECK(calls > 400 / 10 && calls < 1000);
 	dir_walk_close(&w);
+	/* Read in slices of 100 entries: not ready until the last. */
+	rewinddir(d);
+	dir_walk_init(&w, d, 65536, kept_ones, NULL);
+	int slices = 0, rc;
+	do {
+		scan_left = 100;
+		rc = dir_walk_read(&w, &scan_left);
+		slices++;
+		CHECK(rc == 1 || (rc == 0 && scan_left == 0 && !w.ready));
+	} while (rc == 0 && slices < 100);
+	CHECK(rc == 1 && w.ready && w.sorted && w.count == 4);
+	CHECK(slices == 5); /* 402 entries with "." and ".." */
+	dir_walk_close(&w);
 	/* With room to read them all, the four come sorted. */
 	rewinddir(d);
-	CHECK(dir_walk_open(&w, d, 65536, kept_ones, NULL) == 0);
+	CHECK(open_walk(&w, d, 65536, kept_ones) == 1);
 	CHECK(w.sorted && w.count == 4);
 	scan_left = 1;
 	CHECK_STR(dir_walk_next(&w, &scan_left), "keep-000");
@@ -206,7 +227,7 @@ TEST(an_empty_directory)
 	check_walk(dir, 4096, true);
 	DIR *d = opendir(dir);
 	struct dir_walk w;
-	CHECK(d && dir_walk_open(&w, d, 4096, NULL, NULL) == 0);
+	CHECK(d && open_walk(&w, d, 4096, NULL) == 1);
 	int n = 0, scan_left = 10;
 	while (d && dir_walk_next(&w, &scan_left))
 		n++;
