@@ -49,7 +49,7 @@
  * names would cost as much as the names. */
 #define FERRY_LIST_WRITE_FILL (64 * 1024)
 
-/* A listing's names are sorted (as vsftpd, ProFTPD and pure-ftpd sort
+/* A listing's names are sorted (as vsftpd, pure-ftpd and pyftpdlib sort
  * theirs) when they and their index fit in this much memory: about 45,000
  * names of 10 bytes, 7,500 of 240. A larger directory is listed in its own
  * order. The names are read FERRY_LIST_NAMES_PER_WAKEUP per wakeup. */

@@ -55,6 +55,17 @@ static int open_walk(struct dir_walk *w, DIR *d, size_t max, dir_walk_keep_fn *k
 	return dir_walk_read(w, &scan_left);
 }
 
+/* count names from fmt (one %d), made in a scrambled order: name i is
+ * made as number (i * step) % count, step prime to count. */
+static void make_scrambled(const char *dir, const char *fmt, int count, int step)
+{
+	for (int i = 0; i < count; i++) {
+		char name[64];
+		snprintf(name, sizeof name, fmt, (i * step) % count);
+		make_name(dir, name);
+	}
+}
+
 static void remove_dir(const char *dir)
 {
 	char path[256];
@@ -130,12 +141,7 @@ TEST(names_in_strcmp_order)
 TEST(names_sharing_a_prefix_longer_than_the_key)
 {
 	const char *dir = fresh_dir();
-	/* made in a scrambled order: 37 is prime to 500 */
-	for (int i = 0; i < 500; i++) {
-		char name[64];
-		snprintf(name, sizeof name, "IMG_20240101_%04d.jpg", (i * 37) % 500);
-		make_name(dir, name);
-	}
+	make_scrambled(dir, "IMG_20240101_%04d.jpg", 500, 37);
 	make_name(dir, "IMG_20240101_");
 	make_name(dir, "IMG_20240101_0007.jpg.bak");
 	check_walk(dir, 1 << 20, true);
@@ -145,11 +151,7 @@ TEST(names_sharing_a_prefix_longer_than_the_key)
 TEST(past_the_bound_every_name_once_unsorted)
 {
 	const char *dir = fresh_dir();
-	for (int i = 0; i < 300; i++) {
-		char name[64];
-		snprintf(name, sizeof name, "entry-%03d-with-a-longer-name", (i * 7) % 300);
-		make_name(dir, name);
-	}
+	make_scrambled(dir, "entry-%03d-with-a-longer-name", 300, 7);
 	/* 300 names of 29 bytes and their index do not fit in 8 KiB. */
 	check_walk(dir, 8192, false);
 	/* They do in 64 KiB. */
