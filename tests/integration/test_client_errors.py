@@ -397,10 +397,13 @@ class TestHostileServer(ClientErrorCase):
         """Starts ferry with args in self.tmp (script on its stdin; the
         signal ignore ignored from the start, as nohup does), sends sig once
         ready(proc) holds (polled for at most 20 s), and returns its exit
-        status."""
+        status. The other signals start at their defaults, as a shell
+        starts a foreground command: a suite run in the background (by a
+        shell without job control, or under nohup) has SIGINT ignored, which
+        ferry would keep."""
         def setup():
-            if ignore:
-                signal.signal(ignore, signal.SIG_IGN)
+            for caught in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(caught, signal.SIG_IGN if caught == ignore else signal.SIG_DFL)
         proc = subprocess.Popen([FERRY] + args, cwd=self.tmp, env=dict(os.environ, HOME=self.tmp),
                                 stdin=subprocess.PIPE if script else subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=setup)

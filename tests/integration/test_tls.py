@@ -283,15 +283,22 @@ class TestExplicitTls(TlsCase):
         # and the server still serves.
         for junk in (b"USER anonymous\r\n", b"\x16\x03\x01\x00\x50" + b"\x01" * 20):
             s = socket.create_connection(("127.0.0.1", self.implicit_port), timeout=5)
-            s.sendall(junk)
-            s.shutdown(socket.SHUT_WR)
             s.settimeout(10)
+            closed = False
             try:
-                while s.recv(4096):
-                    pass
-            except OSError:
+                s.sendall(junk)
+                # the server may have closed already, seeing the junk
+                s.shutdown(socket.SHUT_WR)
+                for _ in range(1000):
+                    if not s.recv(4096):
+                        closed = True
+                        break
+            except socket.timeout:
                 pass
+            except OSError:
+                closed = True  # reset by the server
             s.close()
+            self.assertTrue(closed, junk)
         c = self.raw()
         c.send("AUTH TLS\r\n")
         self.assertTrue(c.reply().startswith("234"))
