@@ -47,13 +47,23 @@ def logged_in_session(case, timeout=10):
 
 
 def login_ok(port, source=None):
-    """True when a fresh session from source logs in."""
+    """True when a fresh session from source logs in. The session then
+    QUITs and is over on the server's side too (it has closed the
+    connection, and released its place in the caps before that): a
+    connection made next does not find it still counted."""
     try:
         c = control_from(port, source or "127.0.0.1")
     except OSError:
         return False
     try:
-        return c.greeting.startswith("220") and c.login().startswith("230")
+        if not (c.greeting.startswith("220") and c.login().startswith("230")):
+            return False
+        c.send("QUIT\r\n")
+        c.sock.settimeout(10)
+        for _ in range(100):
+            if not c.sock.recv(4096):
+                return True
+        return False
     except (OSError, EOFError):
         return False
     finally:
