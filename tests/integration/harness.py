@@ -267,6 +267,49 @@ def child_pids(pid):
     return kids
 
 
+def ferryd_workers(args):
+    """How many worker processes ferryd runs with these arguments: as
+    --workers says, else one per online core (at most 64); one under
+    --compat comp431."""
+    args = list(args)
+    n = 0
+    for i, a in enumerate(args):
+        if a == "--compat":
+            return 1
+        if a == "--workers" and i + 1 < len(args):
+            n = int(args[i + 1])
+        elif a.startswith("--workers="):
+            n = int(a.split("=", 1)[1])
+    return n if n > 0 else min(os.cpu_count() or 1, 64)
+
+
+def has_epoll(pid):
+    """True once pid holds an epoll instance (a worker in its loop)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[eventpoll]":
+                return True
+    return False
+
+
+def wait_for_workers(pid, args, timeout=10.0):
+    """Waits until ferryd (pid, started with args) has all its workers in
+    their loops. The supervisor forks them after it listens, so the port
+    can answer while the last is still starting (seen under load): a test
+    that counts the family's descriptors would take that worker's as new.
+    Returns whether they all came up."""
+    workers = ferryd_workers(args)
+
+    def ready():
+        procs = [pid] if workers == 1 else child_pids(pid)
+        return len(procs) == workers and all(has_epoll(p) for p in procs)
+    return poll_until(ready, timeout)
+
+
 def poll_until(probe, timeout=10.0):
     """Calls probe every 50 ms until it returns a true value or timeout
     seconds have passed; returns its last value. For state a process
@@ -331,7 +374,9 @@ def start_ferryd(root, *args, port=None, host="127.0.0.1"):
         p = port if fixed else free_port()
         argv = [FERRYD, "--root", root, "--port", str(p)] + list(args)
         try:
-            return Server(argv, p, host=host)
+            server = Server(argv, p, host=host)
+            wait_for_workers(server.proc.pid, args)
+            return server
         except RuntimeError as e:
             if fixed or "exited with 2" not in str(e) or attempt == 4:
                 raise

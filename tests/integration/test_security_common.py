@@ -212,7 +212,9 @@ def start_server(root, *args, prefix=(), tries=5):
         port = unused_port()
         argv = list(prefix) + [harness.FERRYD, "--root", root, "--port", str(port)] + list(args)
         try:
-            return harness.Server(argv, port)
+            server = harness.Server(argv, port)
+            harness.wait_for_workers(server.proc.pid, args)
+            return server
         except RuntimeError:
             if attempt == tries - 1:
                 raise
