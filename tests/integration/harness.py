@@ -310,16 +310,17 @@ def wait_for_workers(pid, args, timeout=10.0):
     return poll_until(ready, timeout)
 
 
-def poll_until(probe, timeout=10.0):
-    """Calls probe every 50 ms until it returns a true value or timeout
-    seconds have passed; returns its last value. For state a process
-    reaches shortly after it answers, such as a worker still starting."""
+def poll_until(probe, timeout=10.0, step=0.05):
+    """Calls probe every step seconds until it returns a true value or
+    timeout seconds have passed; returns its last value. For state a
+    process reaches shortly after it answers, such as a worker still
+    starting."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value or time.monotonic() >= deadline:
             return value
-        time.sleep(0.05)
+        time.sleep(step)
 
 
 def pause_process(case, pid):

@@ -181,14 +181,7 @@ def cpu_seconds(pid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until(pred, timeout=10.0, step=0.05):
-    """Polls pred until it is true or timeout passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
+wait_until = harness.poll_until
 
 
 def unused_port():
